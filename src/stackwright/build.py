@@ -1,0 +1,234 @@
+"""`stackwright build`: plan shards from sources, run them on an executor, write the manifest.
+
+A build folder holds ``data/part-NNNNN.parquet`` (each written under a temporary name and renamed
+when complete), ``_state/`` (the plan fingerprint and one result file per finished shard, so that a
+rerun skips finished shards), and, once every shard is done, ``stats.json`` and ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+import stackwright.curate  # noqa: F401  (registers the steps)
+from stackwright.config import BuildConfig
+from stackwright.dataset.manifest import (
+    FORMAT_VERSION,
+    MANIFEST,
+    STATS,
+    make_manifest,
+    merge_counts,
+    merge_step_stats,
+)
+from stackwright.pipeline.executors import make_executor
+from stackwright.pipeline.progress import BuildProgress
+from stackwright.pipeline.step import Pipeline, StepStats, build_pipeline
+from stackwright.pipeline.task import (
+    DATA_DIR,
+    READ_STEP,
+    STATE_DIR,
+    TMP_DIR,
+    WRITE_STEP,
+    Job,
+    Task,
+    TaskResult,
+    result_path,
+    write_atomic,
+)
+from stackwright.sources import Source, open_source
+from stackwright.sources.base import SkipCounter, WorkItem
+
+PLAN_FILE = "plan.json"
+
+
+class BuildError(Exception):
+    """A build that cannot start or finish; the message is shown to the user as one line."""
+
+
+@dataclass
+class Plan:
+    tasks: list[Task]
+    skips: SkipCounter
+    sources: list[Source]
+    fingerprint: str
+
+    @property
+    def weight(self) -> int:
+        return sum(t.weight for t in self.tasks)
+
+    @property
+    def files(self) -> int:
+        return sum(t.files for t in self.tasks)
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    manifest: dict[str, Any]
+    seconds: float
+    tasks_run: int
+    tasks_resumed: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def pack_tasks(items: Sequence[WorkItem], shard_size: int) -> list[Task]:
+    """Group consecutive work items into tasks of about ``shard_size`` input bytes each."""
+    tasks: list[Task] = []
+    current: list[WorkItem] = []
+    weight = files = 0
+    for item in items:
+        current.append(item)
+        weight += item.weight
+        files += item.files
+        if weight >= shard_size:
+            tasks.append(Task(len(tasks), tuple(current), weight, files))
+            current, weight, files = [], 0, 0
+    if current:
+        tasks.append(Task(len(tasks), tuple(current), weight, files))
+    return tasks
+
+
+def plan_build(source_specs: Sequence[str | Path | Source], config: BuildConfig, pipeline: Pipeline) -> Plan:
+    sources = [open_source(s) if isinstance(s, str | Path) else s for s in source_specs]
+    skips = SkipCounter()
+    items: list[WorkItem] = []
+    for source in sources:
+        items.extend(source.plan(config.read, skips, config.shard_size))
+    tasks = pack_tasks(items, config.shard_size)
+    digest = hashlib.sha256()
+    digest.update(f"{FORMAT_VERSION}\0{config.content_fingerprint()}\0{pipeline.names}\0".encode())
+    for task in tasks:
+        digest.update(repr(task).encode("utf-8", errors="replace"))
+    return Plan(tasks, skips, sources, digest.hexdigest())
+
+
+def _prepare_out(out: Path, fingerprint: str, overwrite: bool) -> None:
+    state = out / STATE_DIR / PLAN_FILE
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"{out} exists and is not a folder")
+    if state.exists():
+        try:
+            previous = json.loads(state.read_text()).get("fingerprint")
+        except (OSError, ValueError):
+            previous = None
+        if previous != fingerprint:
+            if not overwrite:
+                raise BuildError(
+                    f"{out} holds a build of other input or settings; "
+                    "pass --overwrite to replace it, or choose another --out"
+                )
+            _clear(out)
+    elif out.exists() and any(out.iterdir()):
+        ours = {DATA_DIR, STATE_DIR, TMP_DIR, MANIFEST, STATS}
+        if not overwrite or not {p.name for p in out.iterdir()} <= ours:
+            raise BuildError(f"{out} is not empty and holds no stackwright build; choose an empty --out")
+        _clear(out)
+    (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / TMP_DIR, ignore_errors=True)
+    write_atomic(state, json.dumps({"fingerprint": fingerprint}).encode())
+
+
+def _clear(out: Path) -> None:
+    for name in (DATA_DIR, STATE_DIR, TMP_DIR):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in (MANIFEST, STATS):
+        (out / name).unlink(missing_ok=True)
+
+
+def _finished(out: Path, task: Task) -> TaskResult | None:
+    path = result_path(out, task.index)
+    try:
+        result = TaskResult.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError):
+        return None
+    shard = out / result.shard
+    if not shard.is_file() or shard.stat().st_size != result.file_bytes:
+        return None
+    return result
+
+
+def build(
+    source_specs: Sequence[str | Path | Source],
+    out: Path,
+    config: BuildConfig,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+) -> BuildResult:
+    started = time.perf_counter()
+    console = console or Console(stderr=True)
+    try:
+        pipeline = build_pipeline(config.steps)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
+    if progress:
+        with console.status("planning: listing repositories and files"):
+            plan = plan_build(source_specs, config, pipeline)
+    else:
+        plan = plan_build(source_specs, config, pipeline)
+    out = out.resolve()
+    _prepare_out(out, plan.fingerprint, overwrite)
+
+    results: dict[int, TaskResult] = {}
+    pending: list[Task] = []
+    for task in plan.tasks:
+        done = _finished(out, task)
+        if done is None:
+            pending.append(task)
+        else:
+            results[task.index] = done
+    resumed = len(results)
+
+    job = Job(str(out), config, pipeline)
+    executor = make_executor(config.executor, config.workers, config.ray_address)
+    with BuildProgress(plan.weight, plan.files, enabled=progress, console=console) as bar:
+        for task in plan.tasks:
+            if task.index in results:
+                bar.skip_finished(task.files, task.weight)
+
+        def on_done(task: Task, result: TaskResult) -> None:
+            results[task.index] = result
+            bar.on_task_done(task.index, task.files, task.weight)
+
+        executor.run(pending, job, bar.on_progress, on_done)
+
+    ordered = [results[t.index] for t in plan.tasks]
+    steps = merge_step_stats((r.steps for r in ordered), [READ_STEP, *pipeline.names, WRITE_STEP])
+    read = steps.setdefault(READ_STEP, StepStats())
+    read.rows_in += plan.skips.total()
+    read.dropped.update(plan.skips.reasons)
+    shards = [
+        {"path": r.shard, "rows": r.rows, "content_bytes": r.content_bytes, "bytes": r.file_bytes,
+         "sha256": r.sha256}
+        for r in ordered
+    ]
+    manifest = make_manifest(
+        config=config.model_dump(exclude={"executor", "workers", "ray_address"}),
+        plan_fingerprint=plan.fingerprint,
+        sources=[s.describe() for s in plan.sources],
+        shards=shards,
+        steps=steps,
+        counts=merge_counts(r.counts for r in ordered),
+    )
+    seconds = time.perf_counter() - started
+    stats = {
+        "executor": config.executor,
+        "workers": config.workers,
+        "seconds": round(seconds, 3),
+        "tasks": len(plan.tasks),
+        "tasks_resumed": resumed,
+        "steps": manifest["steps"],
+    }
+    write_atomic(out / STATS, json.dumps(stats, indent=2).encode())
+    write_atomic(out / MANIFEST, json.dumps(manifest, indent=2).encode())
+    shutil.rmtree(out / TMP_DIR, ignore_errors=True)
+    return BuildResult(out, manifest, seconds, len(pending), resumed, stats)

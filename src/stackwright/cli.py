@@ -1,0 +1,195 @@
+"""The ``stackwright`` command. Parsing and printing only; the work lives in the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stackwright import __version__
+
+app = typer.Typer(
+    name="stackwright",
+    help="Build code datasets and models from permissively licensed, consented code.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err = Console(stderr=True)
+out = Console()
+
+EXIT_FAILED_CHECK = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"stackwright {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """stackwright: consent-first, license-aware code datasets and models."""
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    manifest = result.manifest
+    read = manifest["steps"].get("read", {})
+    dropped: dict[str, int] = {}
+    for name, step in manifest["steps"].items():
+        for reason, n in step.get("dropped", {}).items():
+            dropped[f"{name}:{reason}"] = n
+    seconds = result.seconds
+    return {
+        "dataset": str(result.out),
+        "repositories": manifest["repositories"],
+        "files_seen": read.get("in", 0),
+        "rows": manifest["rows"],
+        "content_mb": round(manifest["content_bytes"] / 1e6, 2),
+        "parquet_mb": round(manifest["file_bytes"] / 1e6, 2),
+        "shards": len(manifest["shards"]),
+        "shards_resumed": result.tasks_resumed,
+        "dropped": dropped,
+        "seconds": round(seconds, 2),
+        "files_per_second": round(read.get("in", 0) / seconds, 1) if seconds else None,
+        "mb_per_second": round(manifest["content_bytes"] / 1e6 / seconds, 2) if seconds else None,
+    }
+
+
+def _print_summary(summary: dict[str, Any], title: str) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("repositories", f"{summary['repositories']:,}")
+    table.add_row("files seen", f"{summary['files_seen']:,}")
+    table.add_row("rows written", f"{summary['rows']:,}")
+    table.add_row("content", f"{summary['content_mb']:,} MB")
+    table.add_row("parquet (zstd)", f"{summary['parquet_mb']:,} MB in {summary['shards']} shard(s)")
+    if summary["shards_resumed"]:
+        table.add_row("shards resumed", str(summary["shards_resumed"]))
+    for reason, n in sorted(summary["dropped"].items(), key=lambda kv: -kv[1]):
+        table.add_row(f"dropped {reason}", f"{n:,}")
+    rate = summary["files_per_second"]
+    table.add_row("time", f"{summary['seconds']} s" + (f" ({rate:,.0f} files/s)" if rate else ""))
+    out.print(table)
+    out.print(f"dataset: [bold]{summary['dataset']}[/]  (manifest.json, data/*.parquet)")
+
+
+def _run_build(sources: list[Any], out_dir: Path, config: Any, overwrite: bool, progress: bool) -> Any:
+    from stackwright.build import BuildError, build
+    from stackwright.pipeline.executors import ExecutorError
+    from stackwright.sources.base import SourceError
+
+    try:
+        return build(sources, out_dir, config, overwrite=overwrite, progress=progress, console=err)
+    except (SourceError, BuildError, ExecutorError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted; rerun the same command to resume from the finished shards", 130)
+
+
+@app.command("build")
+def build_cmd(
+    sources: Annotated[list[str], typer.Argument(help="Folders, git repositories, archives or tables.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder.")],
+    executor: Annotated[str | None, typer.Option(help="local (process pool) or ray.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Parallel workers [default: CPU count].")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Address of an existing Ray cluster.")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help="TOML or JSON settings file.")] = None,
+    max_file_size: Annotated[int | None, typer.Option(help="Skip files larger than this many bytes.")] = None,
+    rev: Annotated[str | None, typer.Option(help="Revision to read from git repositories.")] = None,
+    layout: Annotated[str | None, typer.Option(help="auto, repos (folder of repositories) or repo.")] = None,
+    shard_size: Annotated[int | None, typer.Option(help="Input bytes per output shard.")] = None,
+    steps: Annotated[str | None, typer.Option(help="Comma-separated steps ('none' for no steps).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a build of other input in --out.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Build a dataset: read sources, apply the steps, write Parquet shards and a manifest.
+
+    A rerun with the same arguments resumes an interrupted build from its finished shards.
+    """
+    from stackwright.config import ConfigError, load_build_config
+
+    step_list = None if steps is None else [s for s in steps.split(",") if s.strip() and s != "none"]
+    try:
+        config = load_build_config(
+            config_file,
+            executor=executor,
+            workers=workers,
+            ray_address=ray_address,
+            shard_size=shard_size,
+            steps=step_list,
+            read__max_file_size=max_file_size,
+            read__rev=rev,
+            read__layout=layout,
+        )
+    except ConfigError as exc:
+        fail(str(exc))
+    result = _run_build(list(sources), out_dir, config, overwrite, progress and not as_json)
+    summary = _summary(result)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary, "build finished")
+
+
+@app.command("demo")
+def demo_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder.")] = Path(
+        "stackwright-demo"
+    ),
+    limit_mb: Annotated[int, typer.Option(help="Approximate input size to read, in MB.")] = 60,
+    workers: Annotated[int | None, typer.Option(min=1, help="Parallel workers [default: CPU count].")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Build a dataset from the code of this Python installation: no network, no input needed.
+
+    The standard library is one repository and every installed distribution another, each with the
+    license its metadata declares.
+    """
+    from stackwright.config import load_build_config
+    from stackwright.sources.installed import InstalledPythonSource
+
+    config = load_build_config(None, workers=workers, shard_size=16_000_000)
+    source = InstalledPythonSource(limit_bytes=limit_mb * 1_000_000)
+    if not as_json:
+        err.print(f"demo: reading the Python installation at {source.location} (about {limit_mb} MB)")
+    result = _run_build([source], out_dir, config, True, progress and not as_json)
+    summary = _summary(result)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    _print_summary(summary, "stackwright demo")
+    out.print(
+        "next: python -c \"import pyarrow.dataset as ds; "
+        f"print(ds.dataset('{summary['dataset']}/data').head(3).to_pandas())\""
+    )
+
+
+def run() -> None:
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,117 @@
+"""One settings model for a build: defaults, then a TOML/JSON file, then command-line flags."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MB = 1_000_000
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used; the message is shown to the user."""
+
+
+class ReadConfig(BaseModel):
+    """Rules every source applies when it turns files into records."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_file_size: int = Field(1 * MB, gt=0, description="files larger than this (bytes) are skipped")
+    binary_probe_bytes: int = Field(8192, gt=0, description="a NUL byte in this prefix means binary")
+    max_depth: int = Field(64, gt=0, description="deepest directory level walked in a repository")
+    rev: str = Field("HEAD", description="revision read from git repositories")
+    layout: Literal["auto", "repos", "repo"] = Field(
+        "auto", description="a directory or archive holds several repositories (repos) or is one (repo)"
+    )
+    max_archive_bytes: int = Field(
+        20_000 * MB, gt=0, description="stop reading an archive after this many uncompressed bytes"
+    )
+    max_archive_members: int = Field(1_000_000, gt=0, description="stop after this many members")
+    max_compression_ratio: float = Field(
+        200.0, gt=1, description="skip archive members that expand more than this (zip bombs)"
+    )
+
+
+class BuildConfig(BaseModel):
+    """Everything that decides the content of a built dataset, plus how it is executed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    read: ReadConfig = ReadConfig()
+    shard_size: int = Field(64 * MB, gt=0, description="input bytes per shard (one Parquet file)")
+    batch_rows: int = Field(2048, gt=0, description="rows per Arrow batch and Parquet row group")
+    batch_bytes: int = Field(32 * MB, gt=0, description="content bytes per Arrow batch")
+    compression_level: int = Field(3, ge=1, le=22, description="zstd level of the Parquet shards")
+    steps: list[str] = Field(
+        default_factory=lambda: ["drop_empty"], description="curation steps, in order"
+    )
+    executor: Literal["local", "ray"] = "local"
+    workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
+    ray_address: str | None = None
+
+    def content_fingerprint(self) -> str:
+        """Hash of the settings that decide the output bytes (not how the build is executed)."""
+        data = self.model_dump(exclude={"executor", "workers", "ray_address"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise ConfigError(f"config file {path} is not valid {kind}: {exc}") from None
+    # A file may hold the build table at top level or under [build].
+    if isinstance(data, dict) and isinstance(data.get("build"), dict):
+        data = data["build"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of settings")
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_build_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
+    """Defaults, then the file (if any), then the overrides that are not None.
+
+    Overrides for the read rules are given as ``read__<name>``.
+    """
+    data: dict[str, Any] = _read_file(path) if path is not None else {}
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key.startswith("read__"):
+            flat.setdefault("read", {})[key.removeprefix("read__")] = value
+        else:
+            flat[key] = value
+    data = _merge(data, flat)
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid build configuration: {problems}") from None

@@ -1,0 +1,1 @@
+"""Dataset folders: Parquet shards under data/, a manifest and statistics."""

@@ -1,0 +1,145 @@
+"""Executors schedule tasks and nothing more: both run ``run_task`` and so write the same bytes."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import queue
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from stackwright.pipeline.task import Job, Task, TaskResult, run_task, set_progress_reporter
+
+OnProgress = Callable[[int, int, int], None]  # task index, files, bytes read since the last call
+OnDone = Callable[[Task, TaskResult], None]
+
+
+class ExecutorError(RuntimeError):
+    """An executor could not run (for example Ray is missing or cannot start)."""
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone) -> None: ...
+
+
+_worker_queue: mp.Queue | None = None
+
+
+def _init_worker(q: mp.Queue) -> None:
+    global _worker_queue
+    _worker_queue = q
+    set_progress_reporter(lambda index, files, nbytes: q.put((index, files, nbytes)))
+
+
+class LocalExecutor:
+    """A pool of worker processes on this machine (the default)."""
+
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+
+    def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone) -> None:
+        if not tasks:
+            return
+        ctx = mp.get_context("spawn")
+        progress_queue: mp.Queue = ctx.Queue()
+        workers = min(self.workers, len(tasks))
+        with cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)
+        ) as pool:
+            pending = {pool.submit(run_task, task, job): task for task in tasks}
+            try:
+                while pending:
+                    done, _ = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
+                    _drain(progress_queue, on_progress)
+                    for future in done:
+                        task = pending.pop(future)
+                        on_done(task, future.result())
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+            finally:
+                _drain(progress_queue, on_progress)
+
+
+def _drain(q: mp.Queue, on_progress: OnProgress) -> None:
+    while True:
+        try:
+            index, files, nbytes = q.get_nowait()
+        except (queue.Empty, OSError, ValueError):
+            break
+        on_progress(index, files, nbytes)
+
+
+def _ray_temp_dir(out_dir: Path) -> str:
+    """Ray's session folder inside the run's folder, unless its socket paths would be too long."""
+    candidate = out_dir.resolve() / "_state" / "ray"
+    # AF_UNIX paths are limited to 107 bytes; Ray appends about 70 characters of session path.
+    if len(str(candidate)) <= 36:
+        candidate.mkdir(parents=True, exist_ok=True)
+        return str(candidate)
+    return tempfile.mkdtemp(prefix="sw-ray-")
+
+
+class RayExecutor:
+    """Ray tasks on a local cluster started for the run, or on the cluster at ``address``.
+
+    With a remote cluster the output folder must be on storage every node can write.
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int, address: str | None = None) -> None:
+        self.workers = max(1, workers)
+        self.address = address
+
+    def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone) -> None:
+        if not tasks:
+            return
+        try:
+            import ray
+        except ImportError:
+            raise ExecutorError(
+                "the ray executor needs Ray: pip install 'stackwright[ray]'"
+            ) from None
+        started_here = not ray.is_initialized()
+        if started_here:
+            kwargs: dict = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            if self.address:
+                kwargs["address"] = self.address
+            else:
+                kwargs["num_cpus"] = self.workers
+                kwargs["_temp_dir"] = _ray_temp_dir(Path(job.out_dir))
+            # Keep Ray's own files (logs, sessions) away from the user's home folder.
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            try:
+                ray.init(**kwargs)
+            except Exception as exc:
+                raise ExecutorError(f"could not start Ray: {exc}") from None
+        try:
+            remote = ray.remote(num_cpus=1, max_retries=2)(run_task)
+            job_ref = ray.put(job)
+            pending = {remote.remote(task, job_ref): task for task in tasks}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                for ref in done:
+                    task = pending.pop(ref)
+                    on_done(task, ray.get(ref))
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def make_executor(name: str, workers: int, ray_address: str | None = None) -> Executor:
+    if name == "local":
+        return LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(workers, ray_address)
+    raise ExecutorError(f"unknown executor {name!r}; use local or ray")
