@@ -6,6 +6,8 @@ import concurrent.futures as cf
 import multiprocessing as mp
 import os
 import queue
+import secrets
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,6 +63,11 @@ class LocalExecutor:
                     for future in done:
                         task = pending.pop(future)
                         on_done(task, future.result())
+            except cf.process.BrokenProcessPool:
+                raise ExecutorError(
+                    "a worker process died (killed, or out of memory); rerun the same command to "
+                    "resume from the finished shards"
+                ) from None
             except BaseException:
                 for future in pending:
                     future.cancel()
@@ -78,14 +85,17 @@ def _drain(q: mp.Queue, on_progress: OnProgress) -> None:
         on_progress(index, files, nbytes)
 
 
-def _ray_temp_dir(out_dir: Path) -> str:
-    """Ray's session folder inside the run's folder, unless its socket paths would be too long."""
+def _ray_temp_dir(out_dir: Path) -> tuple[str, bool]:
+    """Ray's session folder inside the run's folder, unless its socket paths would be too long.
+
+    Returns the folder and whether it is a temporary one to remove after the run.
+    """
     candidate = out_dir.resolve() / "_state" / "ray"
     # AF_UNIX paths are limited to 107 bytes; Ray appends about 70 characters of session path.
     if len(str(candidate)) <= 36:
         candidate.mkdir(parents=True, exist_ok=True)
-        return str(candidate)
-    return tempfile.mkdtemp(prefix="sw-ray-")
+        return str(candidate), False
+    return tempfile.mkdtemp(prefix="sw-ray-"), True
 
 
 class RayExecutor:
@@ -110,14 +120,20 @@ class RayExecutor:
                 "the ray executor needs Ray: pip install 'stackwright[ray]'"
             ) from None
         started_here = not ray.is_initialized()
+        scratch: str | None = None
         if started_here:
             kwargs: dict = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if self.address:
                 kwargs["address"] = self.address
             else:
                 kwargs["num_cpus"] = self.workers
-                kwargs["_temp_dir"] = _ray_temp_dir(Path(job.out_dir))
-            # Keep Ray's own files (logs, sessions) away from the user's home folder.
+                temp_dir, is_scratch = _ray_temp_dir(Path(job.out_dir))
+                kwargs["_temp_dir"] = temp_dir
+                scratch = temp_dir if is_scratch else None
+                # A token for this run's cluster only: Ray would otherwise create and keep one in
+                # ~/.ray/auth_token.
+                if not os.environ.get("RAY_AUTH_TOKEN") and not os.environ.get("RAY_AUTH_TOKEN_PATH"):
+                    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             try:
                 ray.init(**kwargs)
@@ -135,6 +151,8 @@ class RayExecutor:
         finally:
             if started_here:
                 ray.shutdown()
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
 def make_executor(name: str, workers: int, ray_address: str | None = None) -> Executor:
