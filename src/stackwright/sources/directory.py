@@ -111,7 +111,11 @@ class FolderWorkItem:
                 continue
             try:
                 with os.fdopen(fd, "rb") as fh:
-                    data = fh.read(limit)
+                    # Read the binary probe first: a binary file needs no more than that to be
+                    # recognised (and skipped by the content rules).
+                    data = fh.read(config.binary_probe_bytes)
+                    if b"\x00" not in data and len(data) == config.binary_probe_bytes:
+                        data += fh.read(limit - len(data))
             except OSError:
                 skips.add(UNREADABLE)
                 continue
