@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -96,8 +97,14 @@ def pack_tasks(items: Sequence[WorkItem], shard_size: int) -> list[Task]:
     return tasks
 
 
-def plan_build(source_specs: Sequence[str | Path | Source], config: BuildConfig, pipeline: Pipeline) -> Plan:
+def plan_build(source_specs: Sequence[str | Path | Source], config: BuildConfig, pipeline: Pipeline,
+               out: Path | None = None) -> Plan:
     sources = [open_source(s) if isinstance(s, str | Path) else s for s in source_specs]
+    if out is not None:
+        # A build may write inside one of its source folders; it never reads its own output.
+        for source in sources:
+            if hasattr(source, "skip_real"):
+                source.skip_real = frozenset({os.path.realpath(out)})
     skips = SkipCounter()
     items: list[WorkItem] = []
     for source in sources:
@@ -170,12 +177,12 @@ def build(
         pipeline = build_pipeline(config.steps)
     except ValueError as exc:
         raise BuildError(str(exc)) from None
+    out = out.resolve()
     if progress:
         with console.status("planning: listing repositories and files"):
-            plan = plan_build(source_specs, config, pipeline)
+            plan = plan_build(source_specs, config, pipeline, out)
     else:
-        plan = plan_build(source_specs, config, pipeline)
-    out = out.resolve()
+        plan = plan_build(source_specs, config, pipeline, out)
     _prepare_out(out, plan.fingerprint, overwrite)
 
     results: dict[int, TaskResult] = {}

@@ -37,6 +37,7 @@ GIT_INTERNALS = "git_internals"
 class FileEntry:
     path: str  # relative, "/"-separated
     size: int
+    mtime_ns: int = 0  # part of the plan, so an edited file is never served from an old shard
 
 
 def _points_inside(link: str, root: str) -> bool:
@@ -44,8 +45,14 @@ def _points_inside(link: str, root: str) -> bool:
     return target == root or target.startswith(root + os.sep)
 
 
-def walk_repository(root: Path, config: ReadConfig, skips: SkipCounter) -> list[FileEntry]:
-    """Regular files under ``root`` that pass the walk rules, sorted by path."""
+def walk_repository(root: Path, config: ReadConfig, skips: SkipCounter,
+                    exclude: tuple[str, ...] = (), skip_real: frozenset[str] = frozenset()
+                    ) -> list[FileEntry]:
+    """Regular files under ``root`` that pass the walk rules, sorted by path.
+
+    ``exclude`` lists relative folder paths (ending in "/") not to enter; ``skip_real`` resolved
+    folder paths, such as the build's own output folder when it lies inside a source.
+    """
     real_root = os.path.realpath(root)
     entries: list[FileEntry] = []
     stack: list[tuple[str, str, int]] = [(str(root), "", 0)]
@@ -74,6 +81,10 @@ def walk_repository(root: Path, config: ReadConfig, skips: SkipCounter) -> list[
                 skips.add(UNREADABLE)
                 continue
             if stat.S_ISDIR(st.st_mode):
+                if (rel + "/").startswith(exclude):
+                    continue
+                if skip_real and os.path.realpath(child.path) in skip_real:
+                    continue
                 if depth + 1 >= config.max_depth:
                     skips.add(TOO_DEEP)
                     continue
@@ -85,7 +96,7 @@ def walk_repository(root: Path, config: ReadConfig, skips: SkipCounter) -> list[
                 if st.st_size > config.max_file_size:
                     skips.add(TOO_LARGE)
                     continue
-                entries.append(FileEntry(rel, st.st_size))
+                entries.append(FileEntry(rel, st.st_size, st.st_mtime_ns))
             else:
                 skips.add(NOT_REGULAR)
     entries.sort(key=lambda e: e.path)
@@ -130,9 +141,10 @@ def plan_folder_repository(
     repositories: list[RepositoryEntry],
     name: str | None = None,
     declared_license: str | None = None,
+    skip_real: frozenset[str] = frozenset(),
 ) -> Iterator[FolderWorkItem]:
     repo_name = name or repo_name_from_folder(path.name, path.parent.name or None)
-    entries = walk_repository(path, config, skips)
+    entries = walk_repository(path, config, skips, skip_real=skip_real)
     repositories.append(RepositoryEntry(repo_name, None, len(entries)))
     repo = RepoInfo(repo_name, None, declared_license)
     root = str(path)
@@ -140,9 +152,9 @@ def plan_folder_repository(
         yield FolderWorkItem(root, repo, tuple(chunk), sum(e.size for e in chunk), len(chunk))
 
 
-def _holds_repositories(path: Path) -> bool:
+def _holds_repositories(path: Path, skip_real: frozenset[str]) -> bool:
     """Auto layout: a folder of repositories unless it has files of its own at the top."""
-    children = sorted(path.iterdir())
+    children = [c for c in sorted(path.iterdir()) if os.path.realpath(c) not in skip_real]
     if any(c.is_dir() and not c.is_symlink() and looks_like_git(c) for c in children):
         return True
     return not any(c.is_file() and not c.name.startswith(".") for c in children)
@@ -159,16 +171,20 @@ class DirectorySource:
         self.path = path
         self.location = str(path)
         self.repositories: list[RepositoryEntry] = []
+        # Resolved folders never read, such as the build's output when it lies inside this source.
+        self.skip_real: frozenset[str] = frozenset()
 
     def plan(self, config: ReadConfig, skips: SkipCounter, chunk_bytes: int) -> Iterator:
         self.repositories = []
         many = {"repos": True, "repo": False}.get(config.layout)
         if many is None:
-            many = not looks_like_git(self.path) and _holds_repositories(self.path)
+            many = not looks_like_git(self.path) and _holds_repositories(self.path, self.skip_real)
         if not many:
             yield from self._plan_one(self.path, config, skips, chunk_bytes, None)
             return
         for child in sorted(self.path.iterdir()):
+            if os.path.realpath(child) in self.skip_real:
+                continue
             if child.is_symlink():
                 skips.add(SYMLINK)
                 continue
@@ -190,7 +206,8 @@ class DirectorySource:
             )
         else:
             yield from plan_folder_repository(
-                path, config, skips, chunk_bytes, self.repositories, name=folder_name
+                path, config, skips, chunk_bytes, self.repositories, name=folder_name,
+                skip_real=self.skip_real,
             )
 
     def describe(self) -> dict:

@@ -55,22 +55,24 @@ class InstalledPythonSource:
     def plan(self, config: ReadConfig, skips: SkipCounter, chunk_bytes: int) -> Iterator[FolderWorkItem]:
         self.repositories = []
         budget = self.limit_bytes if self.limit_bytes is not None else float("inf")
-        for root, repo, entries in self._repositories(config, skips):
+        for root, repo, entries, repo_skips in self._repositories(config):
             weight = sum(e.size for e in entries)
             if weight > budget:
-                continue
+                continue  # not read, so its skips are not counted either
             budget -= weight
+            skips.merge(repo_skips)
             self.repositories.append(RepositoryEntry(repo.name, None, len(entries)))
             for chunk in chunk_entries(entries, chunk_bytes):
                 yield FolderWorkItem(root, repo, tuple(chunk), sum(e.size for e in chunk), len(chunk))
 
-    def _repositories(self, config: ReadConfig, skips: SkipCounter
-                      ) -> Iterator[tuple[str, RepoInfo, list[FileEntry]]]:
+    def _repositories(self, config: ReadConfig
+                      ) -> Iterator[tuple[str, RepoInfo, list[FileEntry], SkipCounter]]:
         if self.stdlib:
             stdlib = Path(sysconfig.get_paths()["stdlib"])
-            entries = [e for e in walk_repository(stdlib, config, skips) if not e.path.startswith(_SKIP_DIRS)
-                       and "/__pycache__/" not in e.path]
-            yield str(stdlib), RepoInfo("python/cpython", None, "PSF-2.0"), entries
+            skips = SkipCounter()
+            entries = [e for e in walk_repository(stdlib, config, skips, exclude=_SKIP_DIRS)
+                       if "/__pycache__/" not in e.path]
+            yield str(stdlib), RepoInfo("python/cpython", None, "PSF-2.0"), entries, skips
         seen: set[str] = set()
         dists = sorted(metadata.distributions(), key=lambda d: (d.metadata["Name"] or "").lower())
         for dist in dists:
@@ -79,6 +81,7 @@ class InstalledPythonSource:
             if not name or key in seen or not dist.files:
                 continue
             seen.add(key)
+            skips = SkipCounter()
             root = os.path.realpath(dist.locate_file(""))
             entries: list[FileEntry] = []
             for file in dist.files:
@@ -90,16 +93,17 @@ class InstalledPythonSource:
                     if os.path.islink(full):
                         skips.add(SYMLINK_OUTSIDE)
                         continue
-                    size = os.stat(full).st_size
+                    st = os.stat(full)
                 except OSError:
                     continue
+                size = st.st_size
                 if size > config.max_file_size:
                     skips.add(TOO_LARGE)
                     continue
-                entries.append(FileEntry(rel, size))
+                entries.append(FileEntry(rel, size, st.st_mtime_ns))
             entries.sort(key=lambda e: e.path)
             if entries:
-                yield root, RepoInfo(f"pypi/{key}", None, declared_license(dist.metadata)), entries
+                yield root, RepoInfo(f"pypi/{key}", None, declared_license(dist.metadata)), entries, skips
 
     def describe(self) -> dict:
         return {
