@@ -1,0 +1,155 @@
+"""Shared helpers for the end-to-end tests: real git, the real `stackwright` command, Parquet reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+# The git identity and an isolated configuration for the git subprocesses only: nothing touches the
+# user's global git config.
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Committer",
+    "GIT_COMMITTER_EMAIL": "committer@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+    "LC_ALL": "C",
+}
+
+
+def git(cwd: Path, *args: str) -> bytes:
+    """Run git in ``cwd`` and return its stdout (raises on failure)."""
+    proc = subprocess.run(
+        ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        env=GIT_ENV,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout
+
+
+def git_text(cwd: Path, *args: str) -> str:
+    return git(cwd, *args).decode().strip()
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+    return path
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git_text(repo, "rev-parse", "HEAD")
+
+
+def stackwright_cmd() -> list[str]:
+    """The installed console script next to this interpreter (what a user runs)."""
+    script = Path(sys.executable).with_name("stackwright")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("stackwright")
+    assert found, "the stackwright command is not installed"
+    return [found]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*stackwright_cmd(), *map(str, args)],
+        cwd=cwd,
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def build_ok(*args: str | Path, cwd: Path | None = None, timeout: float = 300,
+             env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``stackwright build ... --json --no-progress``, assert success, return the JSON summary."""
+    proc = run_cli("build", *args, "--json", "--no-progress", cwd=cwd, timeout=timeout, env=env)
+    assert proc.returncode == 0, f"build failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    return json.loads(proc.stdout)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Exit 2, no traceback, exactly one line on stderr that holds every needle."""
+    assert proc.returncode == 2, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr}"
+    line = lines[0]
+    assert line.startswith("error:"), line
+    for needle in needles:
+        assert needle in line, f"{needle!r} not in {line!r}"
+    return line
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    return json.loads((out / "manifest.json").read_text())
+
+
+ROW_COLUMNS = ("repo", "path", "commit", "content", "size_bytes", "extension", "declared_license")
+
+
+def read_rows(out: Path) -> list[dict[str, Any]]:
+    """Every row of a built dataset, read shard by shard in manifest order."""
+    rows: list[dict[str, Any]] = []
+    for shard in read_manifest(out)["shards"]:
+        rows.extend(pq.read_table(out / shard["path"]).to_pylist())
+    return rows
+
+
+def row_key(row: dict[str, Any]) -> tuple:
+    return tuple(row[c] for c in ROW_COLUMNS)
+
+
+def shard_bytes(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((out / "data").glob("*.parquet"))}
+
+
+def without_seconds(steps: dict[str, Any]) -> dict[str, Any]:
+    return {name: {k: v for k, v in st.items() if k != "seconds"} for name, st in steps.items()}
+
+
+def tree(root: Path, exclude: Path | None = None) -> set[str]:
+    """Every path under ``root`` (relative), without following symlinks, minus ``exclude``."""
+    found: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if exclude is not None and (here == exclude or exclude in here.parents):
+            dirnames[:] = []
+            continue
+        for name in dirnames + filenames:
+            path = here / name
+            if exclude is not None and path == exclude:
+                continue
+            found.add(str(path.relative_to(root)))
+    return found
