@@ -153,3 +153,22 @@ def tree(root: Path, exclude: Path | None = None) -> set[str]:
                 continue
             found.add(str(path.relative_to(root)))
     return found
+
+
+def read_source(path: Path, config: Any, chunk_bytes: int = 1 << 30) -> tuple[list[Any], Any, Any, list]:
+    """Plan and read a source as a build would: (kept raw files with their text), skips, source, items."""
+    from stackwright.sources import open_source
+    from stackwright.sources.base import SkipCounter, decode_content
+
+    src = open_source(path)
+    skips = SkipCounter()
+    items = list(src.plan(config, skips, chunk_bytes))
+    kept = []
+    for item in items:
+        for raw in item.read(config, skips):
+            text, reason = decode_content(raw.data, config)
+            if text is None:
+                skips.add(reason or "unknown")
+                continue
+            kept.append((raw, text))
+    return kept, skips, src, items

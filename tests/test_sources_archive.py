@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from helpers import read_source
 from stackwright.config import ReadConfig
-from stackwright.sources import open_source
 from stackwright.sources.archive import ArchiveSource, ArchiveWorkItem
-from stackwright.sources.base import SkipCounter, decode_content
+from stackwright.sources.base import SkipCounter
 
 FORMATS = ("tar", "tar.gz", "tgz", "tar.zst", "zip")
 
@@ -75,18 +75,9 @@ def read_all(
 ) -> tuple[list[tuple[str, str, str]], SkipCounter, ArchiveSource, list]:
     """(repo, path, text) of every kept file, the skips of plan and read, the source, the items."""
     config = config or ReadConfig()
-    src = open_source(path)
+    kept, skips, src, items = read_source(path, config, 1 << 20)
     assert isinstance(src, ArchiveSource)
-    skips = SkipCounter()
-    items = list(src.plan(config, skips, 1 << 20))
-    rows = []
-    for item in items:
-        for raw in item.read(config, skips):
-            text, reason = decode_content(raw.data, config)
-            if text is None:
-                skips.add(reason or "unknown")
-                continue
-            rows.append((raw.repo.name, raw.path, text))
+    rows = [(raw.repo.name, raw.path, text) for raw, text in kept]
     return rows, skips, src, items
 
 

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from helpers import read_source
 from stackwright.config import ReadConfig
-from stackwright.sources import open_source
-from stackwright.sources.base import SkipCounter, SourceError, decode_content
+from stackwright.sources.base import SkipCounter, SourceError
 from stackwright.sources.table import JsonlWorkItem, ParquetWorkItem, TableSource, declared_license
 
 
@@ -25,18 +25,9 @@ def read_all(path: Path, chunk_bytes: int = 1 << 30, config: ReadConfig | None =
 ]:
     """(repo, commit, license, path, text) of every kept row, the skips, the source, the items."""
     config = config or ReadConfig()
-    src = open_source(path)
+    kept, skips, src, items = read_source(path, config, chunk_bytes)
     assert isinstance(src, TableSource)
-    skips = SkipCounter()
-    items = list(src.plan(config, skips, chunk_bytes))
-    rows = []
-    for item in items:
-        for raw in item.read(config, skips):
-            text, reason = decode_content(raw.data, config)
-            if text is None:
-                skips.add(reason or "unknown")
-                continue
-            rows.append((raw.repo.name, raw.repo.commit, raw.repo.declared_license, raw.path, text))
+    rows = [(raw.repo.name, raw.repo.commit, raw.repo.declared_license, raw.path, text) for raw, text in kept]
     return rows, skips, src, items
 
 

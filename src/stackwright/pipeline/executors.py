@@ -29,12 +29,7 @@ class Executor(Protocol):
     def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone) -> None: ...
 
 
-_worker_queue: mp.Queue | None = None
-
-
 def _init_worker(q: mp.Queue) -> None:
-    global _worker_queue
-    _worker_queue = q
     set_progress_reporter(lambda index, files, nbytes: q.put((index, files, nbytes)))
 
 
