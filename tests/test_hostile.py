@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import cli_env, git, read_manifest, read_rows, stackwright_cmd, tree, write
+from helpers import READ_STEPS, cli_env, git, read_manifest, read_rows, stackwright_cmd, tree, write
 from stackwright.sources import base
 
 MB = 1_000_000
@@ -192,7 +192,8 @@ def _build(sources: list[Path], out: Path, cwd: Path) -> tuple[subprocess.Comple
     """`stackwright build` in a fresh process; returns the process and its tree's peak RSS (KiB)."""
     peak_file = cwd.parent / f"peak-{out.name}.txt"
     proc = subprocess.run(
-        [sys.executable, "-c", PEAK_MEMORY, str(peak_file), *stackwright_cmd(), "build", *map(str, sources),
+        [sys.executable, "-c", PEAK_MEMORY, str(peak_file), *stackwright_cmd(), "build", *READ_STEPS,
+         *map(str, sources),
          "--out", str(out), "--workers", "2", "--json", "--no-progress"],
         cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=300, check=False,
     )

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers import (
+    READ_STEPS,
     assert_one_line_error,
     build_ok,
     cli_env,
@@ -159,7 +160,7 @@ def _rerun_matches_reference(corpus: Path, out: Path, reference: Path, total: in
 def test_sigkill_then_rerun_gives_identical_dataset(corpus: Path, reference: Path, tmp_path: Path) -> None:
     total = len(read_manifest(reference)["shards"])
     out = tmp_path / "out"
-    cmd = [*stackwright_cmd(), "build", *_args(corpus, out), "--json", "--no-progress"]
+    cmd = [*stackwright_cmd(), "build", *READ_STEPS, *_args(corpus, out), "--json", "--no-progress"]
     returncode, stderr = _interrupt(cmd, out / "data", total, signal.SIGKILL)
     assert returncode == -signal.SIGKILL, stderr
     _rerun_matches_reference(corpus, out, reference, total)
@@ -169,7 +170,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(corpus: Path, reference: Path, tmp_pat
     """SIGINT to the process group (what Ctrl-C in a terminal does): exit 130, one line, resumable."""
     total = len(read_manifest(reference)["shards"])
     out = tmp_path / "out"
-    cmd = [*stackwright_cmd(), "build", *_args(corpus, out), "--json", "--no-progress"]
+    cmd = [*stackwright_cmd(), "build", *READ_STEPS, *_args(corpus, out), "--json", "--no-progress"]
     returncode, stderr = _interrupt(cmd, out / "data", total, signal.SIGINT)
     assert returncode == 130, stderr
     assert "Traceback" not in stderr

@@ -162,6 +162,22 @@ def _finished(out: Path, task: Task) -> TaskResult | None:
     return result
 
 
+def _scan_licenses(plan: Plan, job: Job, executor: Any, console: Console, progress: bool) -> dict:
+    """Read every repository's license files, manifests and READMEs; decide licenses by folder."""
+    from stackwright.curate.licenses.scan import decide_repositories, scan_task
+
+    results: list = []
+    status = console.status("scanning license files, manifests and READMEs") if progress else None
+    if status is not None:
+        status.start()
+    try:
+        executor.run(plan.tasks, job, lambda *_: None, lambda _t, r: results.append(r), fn=scan_task)
+    finally:
+        if status is not None:
+            status.stop()
+    return decide_repositories(results, job.config)
+
+
 def build(
     source_specs: Sequence[str | Path | Source],
     out: Path,
@@ -174,7 +190,7 @@ def build(
     started = time.perf_counter()
     console = console or Console(stderr=True)
     try:
-        pipeline = build_pipeline(config.steps)
+        pipeline = build_pipeline(config.steps, config)
     except ValueError as exc:
         raise BuildError(str(exc)) from None
     out = out.resolve()
@@ -195,8 +211,12 @@ def build(
             results[task.index] = done
     resumed = len(results)
 
-    job = Job(str(out), config, pipeline)
     executor = make_executor(config.executor, config.workers, config.ray_address)
+    context: dict[str, Any] = {}
+    if "licenses" in pipeline.needs and pending:
+        context["licenses"] = _scan_licenses(plan, Job(str(out), config, pipeline), executor, console,
+                                             progress)
+    job = Job(str(out), config, pipeline.bind(context) if pipeline.needs else pipeline)
     with BuildProgress(plan.weight, plan.files, enabled=progress, console=console) as bar:
         for task in plan.tasks:
             if task.index in results:

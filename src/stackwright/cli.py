@@ -184,6 +184,58 @@ def demo_cmd(
     )
 
 
+license_app = typer.Typer(help="License detection.", no_args_is_help=True)
+app.add_typer(license_app, name="license")
+
+
+@license_app.command("detect")
+def license_detect_cmd(
+    path: Annotated[Path, typer.Argument(help="A license file (judged by its text) or a repository folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    explain: Annotated[bool, typer.Option(help="Show which file and reference text decided.")] = False,
+    backend: Annotated[
+        str, typer.Option(help="fast, fast+scancode (ScanCode for texts the fast matcher cannot match), "
+                               "or scancode.")
+    ] = "fast",
+    permissive: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated SPDX ids counted as permissive [default: built-in list]."),
+    ] = None,
+) -> None:
+    """Detect the license of a file or a repository: an SPDX expression and a category."""
+    from stackwright.config import LicenseConfig
+    from stackwright.curate.licenses.database import LicenseDataError
+    from stackwright.curate.licenses.repository import detect_file, detect_repository
+    from stackwright.sources.base import SourceError
+
+    if backend not in ("fast", "fast+scancode", "scancode"):
+        fail(f"unknown backend {backend!r}; use fast, fast+scancode or scancode")
+    if not path.exists():
+        fail(f"{path}: no such file or directory")
+    allow = None if permissive is None else [p.strip() for p in permissive.split(",") if p.strip()]
+    settings = LicenseConfig(backend=backend, permissive=allow)  # type: ignore[arg-type]
+    try:
+        verdict = detect_repository(path, settings) if path.is_dir() else detect_file(path, settings)
+    except (SourceError, LicenseDataError, RuntimeError) as exc:
+        fail(str(exc))
+    data = verdict.to_json(explain)
+    if as_json:
+        print(json.dumps(data, indent=2 if explain else None))
+        return
+    show = {"highlight": False, "soft_wrap": True}
+    out.print(f"[bold]{data['spdx']}[/] ({data['category']})  {data['path']}", **show)
+    for item in data["evidence"]:
+        reason = f" [{item['reason']}]" if item.get("reason") else ""
+        out.print(f"  {item['kind']:12} {item['path'] or '(declared)'}: {item['spdx']}{reason}", **show)
+        for match in item.get("matches", []):
+            out.print(f"      lines {match['lines'][0]}-{match['lines'][1]}: {match['spdx']} "
+                      f"({match['rule']}, score {match['score']})", **show)
+    for sub in data.get("subtrees", []):
+        out.print(f"  subtree {sub['folder']}/: {sub['spdx']} ({sub['category']})", **show)
+    if not data["evidence"]:
+        out.print("  no license file, manifest declaration or README license section found")
+
+
 def run() -> None:
     try:
         app()

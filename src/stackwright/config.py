@@ -39,6 +39,28 @@ class ReadConfig(BaseModel):
     )
 
 
+LICENSE_CATEGORIES = ("permissive", "weak-copyleft", "copyleft", "proprietary-or-restricted", "no-license",
+                      "unknown")
+
+
+class LicenseConfig(BaseModel):
+    """How repositories' licenses are detected and which categories a build keeps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    permissive: list[str] | None = Field(
+        None, description="SPDX ids counted as permissive (default: The Stack's list plus 0BSD, BSL-1.0, ...)"
+    )
+    keep: list[Literal["permissive", "weak-copyleft", "copyleft", "proprietary-or-restricted", "no-license",
+                       "unknown"]] = Field(
+        default_factory=lambda: ["permissive"], description="license categories the license_filter step keeps"
+    )
+    backend: Literal["fast", "fast+scancode", "scancode"] = Field(
+        "fast", description="fast matcher, with ScanCode for texts it cannot match, or ScanCode alone"
+    )
+    scancode_timeout: float = Field(10.0, gt=0, description="seconds ScanCode may spend on one file")
+
+
 class BuildConfig(BaseModel):
     """Everything that decides the content of a built dataset, plus how it is executed."""
 
@@ -50,8 +72,10 @@ class BuildConfig(BaseModel):
     batch_bytes: int = Field(32 * MB, gt=0, description="content bytes per Arrow batch")
     compression_level: int = Field(3, ge=1, le=22, description="zstd level of the Parquet shards")
     steps: list[str] = Field(
-        default_factory=lambda: ["drop_empty"], description="curation steps, in order"
+        default_factory=lambda: ["drop_empty", "licenses", "license_filter"],
+        description="curation steps, in order",
     )
+    licenses: LicenseConfig = LicenseConfig()
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
     ray_address: str | None = None

@@ -25,7 +25,8 @@ DECLARED_LICENSE = "declared_license"  # license declared by the source's metada
 LANGUAGE = "language"
 LANGUAGE_TYPE = "language_type"
 LICENSE = "license"  # SPDX expression of the repository
-LICENSE_CATEGORY = "license_category"
+LICENSE_CATEGORY = "license_category"  # permissive, weak-copyleft, copyleft, ... (see curate.licenses)
+LICENSE_EVIDENCE = "license_evidence"  # which files decided the license: "license-file:LICENSE; ..."
 STARS = "stars"
 FORKS = "forks"
 
@@ -46,6 +47,7 @@ OPTIONAL_FIELDS: dict[str, pa.Field] = {
         pa.field(LANGUAGE_TYPE, pa.string()),
         pa.field(LICENSE, pa.string()),
         pa.field(LICENSE_CATEGORY, pa.string()),
+        pa.field(LICENSE_EVIDENCE, pa.string()),
         pa.field(STARS, pa.int64()),
         pa.field(FORKS, pa.int64()),
     )
@@ -55,7 +57,7 @@ BASE_SCHEMA = pa.schema(list(BASE_FIELDS))
 
 # Columns with few distinct values: dictionary-encode them in Parquet.
 DICTIONARY_COLUMNS = (REPO, COMMIT, EXTENSION, DECLARED_LICENSE, LANGUAGE, LANGUAGE_TYPE,
-                      LICENSE, LICENSE_CATEGORY)
+                      LICENSE, LICENSE_CATEGORY, LICENSE_EVIDENCE)
 
 
 def field(name: str) -> pa.Field:

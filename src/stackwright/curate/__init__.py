@@ -1,5 +1,6 @@
 """Curation steps. Importing this package registers every step under its name."""
 
 from stackwright.curate import empty as _empty  # noqa: F401  (registers "drop_empty")
+from stackwright.curate.licenses import steps as _license_steps  # noqa: F401  ("licenses", "license_filter")
 
-DEFAULT_STEPS = ["drop_empty"]
+DEFAULT_STEPS = ["drop_empty", "licenses", "license_filter"]

@@ -25,5 +25,5 @@ class DropEmpty:
 
 
 @register_step("drop_empty")
-def _make() -> DropEmpty:
+def _make(config: object = None) -> DropEmpty:
     return DropEmpty()

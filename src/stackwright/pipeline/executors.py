@@ -11,12 +11,13 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from stackwright.pipeline.task import Job, Task, TaskResult, run_task, set_progress_reporter
+from stackwright.pipeline.task import Job, Task, run_task, set_progress_reporter
 
 OnProgress = Callable[[int, int, int], None]  # task index, files, bytes read since the last call
-OnDone = Callable[[Task, TaskResult], None]
+OnDone = Callable[[Task, Any], None]
+TaskFn = Callable[[Task, Job], Any]  # run_task, or another pass over the same tasks (license scan)
 
 
 class ExecutorError(RuntimeError):
@@ -26,7 +27,8 @@ class ExecutorError(RuntimeError):
 class Executor(Protocol):
     name: str
 
-    def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone) -> None: ...
+    def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone,
+            fn: TaskFn = run_task) -> None: ...
 
 
 def _init_worker(q: mp.Queue) -> None:
@@ -41,7 +43,8 @@ class LocalExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
 
-    def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone) -> None:
+    def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone,
+            fn: TaskFn = run_task) -> None:
         if not tasks:
             return
         ctx = mp.get_context("spawn")
@@ -50,7 +53,7 @@ class LocalExecutor:
         with cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)
         ) as pool:
-            pending = {pool.submit(run_task, task, job): task for task in tasks}
+            pending = {pool.submit(fn, task, job): task for task in tasks}
             try:
                 while pending:
                     done, _ = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
@@ -105,7 +108,8 @@ class RayExecutor:
         self.workers = max(1, workers)
         self.address = address
 
-    def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone) -> None:
+    def run(self, tasks: Sequence[Task], job: Job, on_progress: OnProgress, on_done: OnDone,
+            fn: TaskFn = run_task) -> None:
         if not tasks:
             return
         try:
@@ -135,7 +139,7 @@ class RayExecutor:
             except Exception as exc:
                 raise ExecutorError(f"could not start Ray: {exc}") from None
         try:
-            remote = ray.remote(num_cpus=1, max_retries=2)(run_task)
+            remote = ray.remote(num_cpus=1, max_retries=2)(fn)
             job_ref = ray.put(job)
             pending = {remote.remote(task, job_ref): task for task in tasks}
             while pending:

@@ -58,6 +58,11 @@ class Step(Protocol):
     def process(self, batch: pa.RecordBatch, stats: StepStats) -> pa.RecordBatch: ...
 
 
+# A step that needs what only the whole input can tell (each repository's licenses, say) has
+# ``needs`` naming it and a ``bind(context)`` method returning the step with that context; the
+# build gathers the context before the shards are written.
+
+
 def filter_rows(batch: pa.RecordBatch, keep: Sequence[bool] | pa.Array, reason: str,
                 stats: StepStats) -> pa.RecordBatch:
     """Keep the rows where ``keep`` is true and count the others under ``reason``."""
@@ -79,6 +84,15 @@ class Pipeline:
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.steps]
+
+    @property
+    def needs(self) -> set[str]:
+        """Context the steps need before they can run (for example "licenses")."""
+        return {n for s in self.steps for n in getattr(s, "needs", ())}
+
+    def bind(self, context: dict[str, Any]) -> Pipeline:
+        """The pipeline with each step that needs context given it."""
+        return Pipeline([s.bind(context) if getattr(s, "needs", ()) else s for s in self.steps])
 
     def new_stats(self) -> dict[str, StepStats]:
         return {s.name: StepStats() for s in self.steps}
@@ -102,21 +116,23 @@ class Pipeline:
         return batch.schema
 
 
-# Registry of step factories by name, filled by the modules that define steps.
-STEP_FACTORIES: dict[str, Callable[[], Step]] = {}
+# Registry of step factories by name, filled by the modules that define steps. A factory takes the
+# build's configuration (None: the defaults).
+StepFactory = Callable[[Any], Step]
+STEP_FACTORIES: dict[str, StepFactory] = {}
 
 
-def register_step(name: str) -> Callable[[Callable[[], Step]], Callable[[], Step]]:
-    def deco(factory: Callable[[], Step]) -> Callable[[], Step]:
+def register_step(name: str) -> Callable[[StepFactory], StepFactory]:
+    def deco(factory: StepFactory) -> StepFactory:
         STEP_FACTORIES[name] = factory
         return factory
 
     return deco
 
 
-def build_pipeline(names: Sequence[str]) -> Pipeline:
+def build_pipeline(names: Sequence[str], config: Any = None) -> Pipeline:
     unknown = [n for n in names if n not in STEP_FACTORIES]
     if unknown:
         known = ", ".join(sorted(STEP_FACTORIES)) or "none yet"
         raise ValueError(f"unknown step(s) {', '.join(unknown)}; available: {known}")
-    return Pipeline([STEP_FACTORIES[n]() for n in names])
+    return Pipeline([STEP_FACTORIES[n](config) for n in names])

@@ -53,6 +53,7 @@ from stackwright.sources.base import (
     TOO_LARGE,
     UNREADABLE,
     UNSAFE_PATH,
+    PathFilter,
     RawFile,
     RepositoryEntry,
     SkipCounter,
@@ -248,7 +249,8 @@ class ArchiveWorkItem:
             repo = repos[key] = RepoInfo(self.name or repo_name_from_folder(key, self.owner))
         return repo, rel
 
-    def read(self, config: ReadConfig, skips: SkipCounter) -> Iterator[RawFile]:
+    def read(self, config: ReadConfig, skips: SkipCounter, wanted: PathFilter | None = None
+             ) -> Iterator[RawFile]:
         try:
             fh = open(self.path, "rb")
         except OSError:
@@ -272,6 +274,8 @@ class ArchiveWorkItem:
                 if placed is None:
                     continue
                 repo, rel = placed
+                if wanted is not None and not wanted("/".join(rel)):
+                    continue
                 reason = _file_reason(rel, member, config)
                 if reason == GIT_INTERNALS:  # counted once per .git folder, as for directories
                     key = (repo.name, *rel[: rel.index(".git") + 1])

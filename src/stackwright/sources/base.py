@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -30,6 +30,9 @@ COMPRESSION_RATIO = "compression_ratio"
 CORRUPT_ARCHIVE = "corrupt_archive"
 CORRUPT_TABLE = "corrupt_table"
 MALFORMED_ROW = "malformed_row"
+
+
+PathFilter = Callable[[str], bool]
 
 
 class SourceError(Exception):
@@ -67,13 +70,15 @@ class WorkItem(Protocol):
 
     ``weight`` is the estimated number of input bytes; ``files`` the planned number of files
     (0 when unknown before reading, as for archives and tables). ``read`` yields files in a
-    deterministic order and counts what it skips.
+    deterministic order and counts what it skips; with ``wanted`` it yields only the paths that
+    predicate accepts, and does not read the others where it can avoid it (license scans).
     """
 
     weight: int
     files: int
 
-    def read(self, config: ReadConfig, skips: SkipCounter) -> Iterator[RawFile]: ...
+    def read(self, config: ReadConfig, skips: SkipCounter, wanted: PathFilter | None = None
+             ) -> Iterator[RawFile]: ...
 
 
 @dataclass

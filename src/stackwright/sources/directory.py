@@ -22,6 +22,7 @@ from stackwright.sources.base import (
     TOO_DEEP,
     TOO_LARGE,
     UNREADABLE,
+    PathFilter,
     RawFile,
     RepositoryEntry,
     SkipCounter,
@@ -111,10 +112,13 @@ class FolderWorkItem:
     weight: int
     files: int
 
-    def read(self, config: ReadConfig, skips: SkipCounter) -> Iterator[RawFile]:
+    def read(self, config: ReadConfig, skips: SkipCounter, wanted: PathFilter | None = None
+             ) -> Iterator[RawFile]:
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
         limit = config.max_file_size + 1
         for entry in self.entries:
+            if wanted is not None and not wanted(entry.path):
+                continue
             try:
                 fd = os.open(os.path.join(self.root, entry.path), flags)
             except OSError:

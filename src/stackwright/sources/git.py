@@ -22,6 +22,7 @@ from stackwright.sources.base import (
     TOO_DEEP,
     TOO_LARGE,
     UNREADABLE,
+    PathFilter,
     RawFile,
     RepositoryEntry,
     SkipCounter,
@@ -168,9 +169,13 @@ class GitWorkItem:
     weight: int
     files: int
 
-    def read(self, config: ReadConfig, skips: SkipCounter) -> Iterator[RawFile]:
+    def read(self, config: ReadConfig, skips: SkipCounter, wanted: PathFilter | None = None
+             ) -> Iterator[RawFile]:
+        entries = self.entries if wanted is None else [e for e in self.entries if wanted(e.path)]
+        if not entries:
+            return
         with CatFile(self.git_dir) as cat:
-            for entry in self.entries:
+            for entry in entries:
                 data = cat.read(entry.blob)
                 if data is None:
                     skips.add(UNREADABLE)

@@ -42,6 +42,7 @@ from stackwright.sources.base import (
     TOO_LARGE,
     UNREADABLE,
     UNSAFE_PATH,
+    PathFilter,
     RawFile,
     SkipCounter,
     SourceError,
@@ -187,7 +188,15 @@ class JsonlWorkItem:
     weight: int
     files: int = 0
 
-    def read(self, config: ReadConfig, skips: SkipCounter) -> Iterator[RawFile]:
+    def read(self, config: ReadConfig, skips: SkipCounter, wanted: PathFilter | None = None
+             ) -> Iterator[RawFile]:
+        files = self._read(config, skips)
+        if wanted is None:
+            yield from files
+        else:
+            yield from (raw for raw in files if wanted(raw.path))
+
+    def _read(self, config: ReadConfig, skips: SkipCounter) -> Iterator[RawFile]:
         try:
             fh = open(self.path, "rb")
         except OSError:
@@ -231,16 +240,17 @@ class ParquetWorkItem:
     weight: int
     files: int = 0
 
-    def read(self, config: ReadConfig, skips: SkipCounter) -> Iterator[RawFile]:
+    def read(self, config: ReadConfig, skips: SkipCounter, wanted: PathFilter | None = None
+             ) -> Iterator[RawFile]:
         rows = _Rows(self.default_repo, skips)
-        wanted = [c for c in self.columns if c is not None]
+        present = [c for c in self.columns if c is not None]
         try:
             pf = pq.ParquetFile(self.path)
         except _PARQUET_ERRORS:
             skips.add(CORRUPT_TABLE)
             return
         with pf:
-            batches = pf.iter_batches(PARQUET_BATCH_ROWS, row_groups=list(self.row_groups), columns=wanted)
+            batches = pf.iter_batches(PARQUET_BATCH_ROWS, row_groups=list(self.row_groups), columns=present)
             while True:
                 try:
                     batch = next(batches, None)
@@ -252,6 +262,8 @@ class ParquetWorkItem:
                 n = batch.num_rows
                 values = [batch.column(c).to_pylist() if c else [None] * n for c in self.columns]
                 for path, content, repo, commit, license in zip(*values, strict=True):
+                    if wanted is not None and not (isinstance(path, str) and wanted(path)):
+                        continue
                     raw = rows.file(path, content, repo, commit, license)
                     if raw is not None:
                         yield raw
