@@ -11,7 +11,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
-	$(PIP_INSTALL) -e '.[dev,ray,bench]'
+	$(PIP_INSTALL) -e '.[dev,ray,bench,scancode]'
 	touch $@
 
 demo: setup
@@ -28,6 +28,7 @@ test-slow: setup
 
 bench: setup
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/licenses.py
 
 clean:
 	rm -rf $(VENV) stackwright-demo bench-out

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from stackwright.curate.licenses.normalize import normalized_key, tokenize
+from stackwright.curate.licenses.normalize import EQUIVALENT_WORDS, tokenize
 
-INDEX_FORMAT = 7
+INDEX_FORMAT = 8
 # Bigrams that occur in more references than this are left out of the inverted index (they are
 # still compared when candidates are scored): "of the", "the software", ...
 MAX_POSTINGS = 1500
@@ -120,8 +120,12 @@ class LicenseIndex:
         self.version: str = state["version"]
         self.licenses: dict[str, LicenseInfo] = state["licenses"]
         self.refs: list[Reference] = state["refs"]
-        self.vocab: dict[str, int] = {w: i for i, w in enumerate(state["words"])}
-        self.unknown_token = len(self.vocab)
+        self.words: list[str] = state["words"]
+        self.vocab: dict[str, int] = {w: i for i, w in enumerate(self.words)}
+        for variant, canonical in EQUIVALENT_WORDS.items():
+            if canonical in self.vocab:
+                self.vocab[variant] = self.vocab[canonical]
+        self.unknown_token = len(self.words)
         self.tok_off: np.ndarray = state["tok_off"]
         self.tokens: np.ndarray = state["tokens"]
         self.bg_off: np.ndarray = state["bg_off"]
@@ -230,6 +234,8 @@ def _compile(root: Path, version: str) -> dict:
         relevance = int(meta.get("relevance") or 100)
         texts.append((Reference(path.name, str(expression), kind, relevance, len(tokens)), tokens))
 
+    eq = EQUIVALENT_WORDS
+    texts = [(ref, [eq.get(t, t) for t in tokens]) for ref, tokens in texts]
     words: dict[str, int] = {}
     for _, tokens in texts:
         for t in tokens:
@@ -247,7 +253,7 @@ def _compile(root: Path, version: str) -> dict:
         refs.append(ref)
         tok_parts.append(ids)
         bg_parts.append(np.unique(ids[:-1] * base + ids[1:]))
-        digest = _digest(tokens)
+        digest = ids_digest(ids)
         # Identical texts: prefer a license on the SPDX list over a LicenseRef.
         if digest not in exact or (not _listed(texts[exact[digest]][0], licenses) and _listed(ref, licenses)):
             exact[digest] = i
@@ -312,13 +318,9 @@ def _listed(ref: Reference, licenses: dict[str, LicenseInfo]) -> bool:
     return info is not None and not info.spdx.startswith("LicenseRef-")
 
 
-def _digest(tokens: list[str]) -> bytes:
-    return hashlib.blake2b(normalized_key(tokens).encode(), digest_size=16).digest()
-
-
-def text_digest(tokens: list[str]) -> bytes:
-    """The key of a normalised text in the exact-match table and the detection cache."""
-    return _digest(tokens)
+def ids_digest(ids: np.ndarray) -> bytes:
+    """The key of a normalised text (as token ids) in the exact-match table."""
+    return hashlib.blake2b(ids.astype(np.int32).tobytes(), digest_size=16).digest()
 
 
 @lru_cache(maxsize=1)

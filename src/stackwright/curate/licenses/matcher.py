@@ -15,13 +15,14 @@ For one text:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from stackwright.curate.licenses.database import NOTICE, TEXT, LicenseIndex, load_index, text_digest
+from stackwright.curate.licenses.database import NOTICE, TEXT, LicenseIndex, ids_digest, load_index
 from stackwright.curate.licenses.model import (
     BINARY,
     EMPTY,
@@ -45,6 +46,15 @@ TERM_WORDS = frozenset({
 })
 
 
+# Words of a grant or a condition: a reference that loses a run of text holding one of these in the
+# matched region was cut down, and the verdict is NOASSERTION.
+LOST_WORDS = frozenset({
+    "use", "copy", "modify", "merge", "publish", "distribute", "sublicense", "sell", "redistribute",
+    "redistribution", "redistributions", "permission", "permitted", "granted", "grant", "patent",
+    "royalty", "irrevocable", "perpetual", "worldwide", "commercial",
+})
+
+
 @dataclass(frozen=True)
 class MatcherSettings:
     max_chars: int = 400_000  # longer texts are not license files (the longest licenses are ~100 KB)
@@ -53,6 +63,8 @@ class MatcherSettings:
     min_phrase_relevance: int = 90  # ScanCode relevance of short references matched as phrases
     max_unexplained_run: int = 60  # tokens of unexplained text tolerated in one run
     max_candidates: int = 40
+    max_region_tries: int = 8
+    sure_dice: float = 0.985
     max_rounds: int = 12
     cache_size: int = 20_000
 
@@ -93,30 +105,34 @@ class TextMatcher:
             return TextDetection(NOASSERTION, reason=TOO_LARGE)
         if "\x00" in text[:8192]:
             return TextDetection(NOASSERTION, reason=BINARY)
+        # License files repeat byte for byte across repositories and forks: cache by the raw text
+        # (not the normalised one, so that reported line numbers stay right).
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
         tokens, lines = tokenize(text)
         if not tokens:
-            return TextDetection(NOASSERTION, reason=NO_MATCH)
-        digest = text_digest(tokens)
-        cached = self._cache.get(digest)
-        if cached is None:
-            cached = self._detect_tokens(tokens, lines, digest)
-            self._cache[digest] = cached
-            if len(self._cache) > self.settings.cache_size:
-                self._cache.popitem(last=False)
+            found = TextDetection(NOASSERTION, reason=NO_MATCH)
         else:
-            self._cache.move_to_end(digest)
-        return cached
+            found = self._detect_tokens(tokens, lines)
+        self._cache[key] = found
+        if len(self._cache) > self.settings.cache_size:
+            self._cache.popitem(last=False)
+        return found
 
     # -- matching --------------------------------------------------------------------------------
-    def _detect_tokens(self, tokens: list[str], lines: list[int], digest: bytes) -> TextDetection:
+    def _detect_tokens(self, tokens: list[str], lines: list[int]) -> TextDetection:
         index = self.index
-        exact = index.exact.get(digest)
+        ids = index.token_ids(tokens)
+        # A text with a word no reference has cannot be one of them exactly.
+        exact = None if (ids == index.unknown_token).any() else index.exact.get(ids_digest(ids))
         if exact is not None:
             ref = index.refs[exact]
             match = self._match(_Found(exact, 0, len(tokens), 1.0), lines)
             if ref.kind in (TEXT, NOTICE) or ref.relevance >= self.settings.min_phrase_relevance:
                 return TextDetection(match.spdx, (match,), extra={"exact": True})
-        ids = index.token_ids(tokens)
         bigrams = index.bigram_ids(ids)
         matched = np.zeros(len(tokens), dtype=bool)
         found: list[_Found] = []
@@ -127,7 +143,7 @@ class TextMatcher:
                 break
             found.append(hit)
             matched[hit.start:hit.end] = True
-            inserted |= self._has_terms(tokens, hit, ids, bigrams)
+            inserted |= self._has_terms(tokens, hit, ids, bigrams) or self._lost_terms(hit, bigrams)
         found.extend(self._phrases(ids, matched))
         if not found:
             return TextDetection(NOASSERTION, reason=NO_MATCH)
@@ -151,12 +167,13 @@ class TextMatcher:
         pos[pos >= index.inv_keys.size] = 0
         present = index.inv_keys[pos] == query
         starts = index.inv_off[pos[present]]
-        ends = index.inv_off[pos[present] + 1]
-        if starts.size == 0:
+        lengths = index.inv_off[pos[present] + 1] - starts
+        total = int(lengths.sum())
+        if total == 0:
             return None
-        postings = np.concatenate([index.inv_refs[a:b] for a, b in zip(starts, ends, strict=True)])
-        if postings.size == 0:
-            return None
+        # All posting lists at once: each list's start repeated over its length, plus 0, 1, 2, ...
+        offsets = np.cumsum(lengths) - lengths
+        postings = index.inv_refs[np.repeat(starts - offsets, lengths) + np.arange(total)]
         hits = np.bincount(postings, minlength=len(index.refs))
         estimate = hits / np.maximum(index.inv_count, 1)
         eligible = np.nonzero(estimate >= s.min_containment * 0.75)[0]
@@ -165,41 +182,65 @@ class TextMatcher:
         if eligible.size > s.max_candidates:
             eligible = eligible[np.argsort(-hits[eligible], kind="stable")[: s.max_candidates]]
         # The reference explaining the most text wins; then the closest; then one on the SPDX list.
-        best: tuple[int, float, bool, int] | None = None
+        ranked: list[tuple[int, float, bool, int]] = []
         for ref in eligible.tolist():
             rb = index.ref_bigrams(ref)
             shared = int(np.intersect1d(rb, query, assume_unique=True).size)
             containment = shared / rb.size
-            if containment < s.min_containment:
+            if containment >= s.min_containment:
+                ranked.append((shared, containment, bool(index.listed[ref]), -ref))
+        ranked.sort(reverse=True)
+        # Each of the leading candidates is located in the text; the one whose region it explains
+        # best wins: bigrams in common, less those only in the region and those only in the
+        # reference (so a longer reference wins only if the extra text is really there).
+        best: tuple[int, float, int, int, int] | None = None
+        for *_, neg_ref in ranked[: s.max_region_tries]:
+            ref = -neg_ref
+            rb = index.ref_bigrams(ref)
+            inside = np.nonzero(active & _member(bigrams, rb))[0]
+            if inside.size == 0:
                 continue
-            key = (shared, containment, bool(index.listed[ref]), -ref)
-            if best is None or key > best:
-                best = key
+            start, end = _trim(inside, *_locate(inside, rb.size))
+            region_set = np.unique(bigrams[start:end][active[start:end]])
+            shared = int(np.intersect1d(rb, region_set, assume_unique=True).size)
+            dice = 2.0 * shared / (rb.size + region_set.size)
+            if dice < s.min_dice:
+                continue
+            score = 3 * shared - rb.size - region_set.size
+            if best is None or (score, dice) > (best[0], best[1]):
+                best = (score, dice, ref, int(start), int(end))
+            if dice >= s.sure_dice and best[2] == ref:
+                break  # the leading candidate fits its region almost exactly: no other can do better
         if best is None:
             return None
-        ref = -best[3]
-        rb = index.ref_bigrams(ref)
-        inside = np.nonzero(active & np.isin(bigrams, rb))[0]
-        if inside.size == 0:
-            return None
-        start, end = _locate(inside, rb.size)
-        region = bigrams[start:end][active[start:end]]
-        region_set = np.unique(region)
-        shared = int(np.intersect1d(rb, region_set, assume_unique=True).size)
-        dice = 2.0 * shared / (rb.size + region_set.size)
-        if dice < s.min_dice:
-            return None
-        return _Found(ref, int(start), int(end) + 1, dice)
+        _, dice, ref, start, end = best
+        return _Found(ref, start, end + 1, dice)
 
     def _has_terms(self, tokens: list[str], hit: _Found, ids: np.ndarray, bigrams: np.ndarray) -> bool:
         """Whether words the reference does not have were inserted inside the matched region."""
         rb = self.index.ref_bigrams(hit.ref)
         span = bigrams[hit.start:hit.end - 1]
-        known = np.isin(span, rb)
+        known = _member(span, rb)
         explained = np.zeros(hit.end - hit.start, dtype=bool)
         explained[:-1] |= known
         explained[1:] |= known
         return _runs_have_terms(tokens, hit.start, explained, min_run=2, max_run=10**9)
+
+    def _lost_terms(self, hit: _Found, bigrams: np.ndarray) -> bool:
+        """Whether words of the reference's terms are missing from the matched region (a grant cut
+        down, a condition removed)."""
+        index = self.index
+        ref_ids = index.ref_tokens(hit.ref).astype(np.int64)
+        ref_bigrams = index.bigram_ids(ref_ids)
+        present = _member(ref_bigrams, np.unique(bigrams[hit.start:hit.end - 1]))
+        explained = np.zeros(ref_ids.size, dtype=bool)
+        explained[:-1] |= present
+        explained[1:] |= present
+        if explained.all():
+            return False
+        words = index.words
+        tokens = [words[i] if i < len(words) else "" for i in ref_ids.tolist()]
+        return _runs_have_terms(tokens, 0, explained, min_run=4, max_run=10**9, terms=LOST_WORDS)
 
     def _unexplained_terms(self, tokens: list[str], matched: np.ndarray) -> bool:
         return _runs_have_terms(tokens, 0, matched, min_run=3, max_run=self.settings.max_unexplained_run)
@@ -283,8 +324,30 @@ def _locate(positions: np.ndarray, ref_bigrams: int, gap: int = 8) -> tuple[int,
     return int(positions[starts[lo]]), int(positions[ends[hi] - 1])
 
 
+def _member(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    """``np.isin`` for a sorted array without duplicates (binary search, no sorting)."""
+    if sorted_unique.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    idx = np.searchsorted(sorted_unique, values)
+    idx[idx >= sorted_unique.size] = 0
+    return sorted_unique[idx] == values
+
+
+def _trim(positions: np.ndarray, start: int, end: int, solid: int = 3) -> tuple[int, int]:
+    """Shrink a region to begin and end with ``solid`` consecutive matching bigrams, so common
+    phrases at the edge of the next text are not taken in."""
+    inside = positions[(positions >= start) & (positions <= end)]
+    if inside.size < solid:
+        return start, end
+    runs = inside[solid - 1:] - inside[: inside.size - solid + 1] == solid - 1
+    firsts = np.nonzero(runs)[0]
+    if firsts.size == 0:
+        return start, end
+    return int(inside[firsts[0]]), int(inside[firsts[-1] + solid - 1])
+
+
 def _runs_have_terms(tokens: list[str], offset: int, explained: np.ndarray, min_run: int,
-                     max_run: int) -> bool:
+                     max_run: int, terms: frozenset[str] = TERM_WORDS) -> bool:
     """Whether an unexplained run of tokens is long, or holds license terms."""
     n = explained.size
     i = 0
@@ -298,7 +361,7 @@ def _runs_have_terms(tokens: list[str], offset: int, explained: np.ndarray, min_
         run = tokens[offset + i:offset + j]
         if len(run) > max_run:
             return True
-        if len(run) >= min_run and TERM_WORDS.intersection(run):
+        if len(run) >= min_run and terms.intersection(run):
             return True
         i = j
     return False

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 # Equivalent words from the SPDX matching guidelines (equivalentwords.txt): the second spelling
 # is replaced by the first. Multi-word forms are handled before tokenising.
-_EQUIVALENT_WORDS = {
+EQUIVALENT_WORDS = {
     "acknowledgement": "acknowledgment",
     "analog": "analogue",
     "analyze": "analyse",
@@ -56,29 +56,43 @@ _EQUIVALENT_WORDS = {
     "wilfull": "wilful",
 }
 _EQUIVALENT_PHRASES = [
-    (re.compile(r"\bsub[\s\-]+licen[cs]e", re.I), "sublicense"),
-    (re.compile(r"\bnon[\s\-]+commercial", re.I), "noncommercial"),
-    (re.compile(r"\bcopyright\s+holder", re.I), "copyright owner"),
-    (re.compile(r"https?://", re.I), "http://"),
+    (re.compile(r"sub[\s\-]+licen[cs]e"), "sublicense"),
+    (re.compile(r"non[\s\-]+commercial"), "noncommercial"),
+    (re.compile(r"copyright\s+holder"), "copyright owner"),
+    (re.compile(r"https?://"), "http://"),
 ]
 
-# A line that is a copyright notice (ignored by the guidelines), after comment markers.
-_COMMENT_PREFIX = re.compile(r"^[\s#/*;!\-=<>|%\"'`]*(?:rem\s|dnl\s)?\s*")
+_PHRASES = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _EQUIVALENT_PHRASES))
+
+
+def _phrase(match: re.Match[str]) -> str:
+    found = match.group(0)
+    for pattern, replacement in _EQUIVALENT_PHRASES:
+        if pattern.fullmatch(found):
+            return replacement
+    return found
+
+
+# Whole-text patterns (MULTILINE): each works on every line at once, and none crosses a newline,
+# so line numbers are kept. Comment markers and indentation first, then copyright notices (ignored
+# by the guidelines), then list bullets and numbering ("1.", "(a)", "ii)", "*", "-", "•").
+_H = r"[ \t\f\v]"
+_COMMENT_PREFIX = re.compile(rf"^[ \t\f\v#/*;!\-=<>|%\"'`]*(?:rem{_H}|dnl{_H})?{_H}*", re.M)
+# "Copyright:" used as a field label in front of other text (PostScript resources, Debian files).
+_COPYRIGHT_LABEL = re.compile(rf"^copyright{_H}*:{_H}*(?!\(c\)|©|\d)", re.M)
 _COPYRIGHT_LINE = re.compile(
     r"^(?:(?:portions\s+)?copyright\b(?!\s*(?:notice|owner|holder|law|and\b|or\b|,|statement|license))"
-    r"|\(c\)\s*(?:\d|copyright)|©|all\s+rights\s+reserved)",
-    re.I,
+    r"|\(c\)\s*(?:\d|copyright)|©|all\s+rights\s+reserved)[^\n]*",
+    re.M,
 )
-# "Copyright:" used as a field label in front of other text (PostScript resources, Debian files).
-_COPYRIGHT_LABEL = re.compile(r"^copyright\s*:\s*(?!\(c\)|©|\d)", re.I)
-_RIGHTS_RESERVED = re.compile(r"\ball\s+rights\s+reserved\.?", re.I)
-# List bullets and numbering at the start of a line: "1.", "(a)", "ii)", "*", "-", "•".
+_RIGHTS_RESERVED = re.compile(r"all\s+rights\s+reserved\.?")
 _BULLET = re.compile(
-    r"^\s*(?:[*\-•·‣◦○●▪■–—]+\s+|\(?(?:\d{1,2}|[a-z]|[ivx]{1,5})[.)]\s+|\((?:\d{1,2}|[a-z]|[ivx]{1,5})\)\s*)",
-    re.I,
+    rf"^{_H}*(?:[*\-•·‣◦○●▪■–—]+{_H}+|\(?(?:\d{{1,2}}|[a-z]|[ivx]{{1,5}})[.)](?=\s){_H}*"
+    rf"|\((?:\d{{1,2}}|[a-z]|[ivx]{{1,5}})\){_H}*)",
+    re.M,
 )
 # Markers some reference texts use for variable or required parts.
-_MARKUP = re.compile(r"\{\{|\}\}|\[\[|\]\]|<<beginOptional>>|<<endOptional>>")
+_MARKUP = re.compile(r"\{\{|\}\}|\[\[|\]\]|<<beginoptional>>|<<endoptional>>")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 # Lines that introduce a license text without being part of it ("The MIT License (MIT)").
@@ -87,31 +101,32 @@ TITLE_WORDS = frozenset({"the", "license", "licence", "version", "v", "and"})
 
 def normalized_lines(text: str) -> list[tuple[int, str]]:
     """(line number, normalised line) for each line that is not a copyright notice."""
+    # Lower-case first: every pattern below is written in lower case (and runs faster so).
+    text = text.replace("\r\n", "\n").replace("\r", "\n").lower()
     text = _MARKUP.sub(" ", text)
-    for pattern, replacement in _EQUIVALENT_PHRASES:
-        text = pattern.sub(replacement, text)
-    out: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        body = _COMMENT_PREFIX.sub("", line, count=1)
-        body = _COPYRIGHT_LABEL.sub("", body, count=1)
-        if _COPYRIGHT_LINE.match(body):
-            continue
-        body = _RIGHTS_RESERVED.sub(" ", body)
-        body = _BULLET.sub(" ", body, count=1)
-        if body.strip():
-            out.append((number, body.lower()))
-    return out
+    text = _PHRASES.sub(_phrase, text)
+    text = _COMMENT_PREFIX.sub("", text)
+    text = _COPYRIGHT_LABEL.sub("", text)
+    text = _COPYRIGHT_LINE.sub("", text)
+    text = _RIGHTS_RESERVED.sub(" ", text)
+    text = _BULLET.sub(" ", text)
+    return [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
 
 
 def tokenize(text: str) -> tuple[list[str], list[int]]:
-    """Word tokens of the normalised text and the line each came from."""
+    """Word tokens of the normalised text and the line each came from.
+
+    Equivalent spellings (``licence``/``license``) are left as written: the index maps both to one
+    token id (see :data:`EQUIVALENT_WORDS`).
+    """
     tokens: list[str] = []
     lines: list[int] = []
-    eq = _EQUIVALENT_WORDS
+    findall = _WORD.findall
     for number, body in normalized_lines(text):
-        for word in _WORD.findall(body):
-            tokens.append(eq.get(word, word))
-            lines.append(number)
+        words = findall(body)
+        if words:
+            tokens.extend(words)
+            lines.extend([number] * len(words))
     return tokens, lines
 
 
