@@ -142,6 +142,9 @@ def test_build_annotates_and_filters_by_license(repos: Path, tmp_path: Path) -> 
     assert "Cargo.toml" in rows_by_key[("dual", "src/lib.py")]["license_evidence"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["license"]["MIT"] >= 4
+    # The manifest records what decided: the license database release and the allow-list.
+    assert manifest["licenses"]["database"].startswith("licensedcode-data-")
+    assert "MIT" in manifest["licenses"]["permissive"] and manifest["licenses"]["keep"] == ["permissive"]
 
 
 def test_build_keeps_no_license_code_when_configured(repos: Path, tmp_path: Path) -> None:

@@ -112,6 +112,10 @@ def plan_build(source_specs: Sequence[str | Path | Source], config: BuildConfig,
     tasks = pack_tasks(items, config.shard_size)
     digest = hashlib.sha256()
     digest.update(f"{FORMAT_VERSION}\0{config.content_fingerprint()}\0{pipeline.names}\0".encode())
+    if "licenses" in pipeline.needs:  # another license database release may decide differently
+        from stackwright.curate.licenses.database import data_version
+
+        digest.update(data_version().encode())
     for task in tasks:
         digest.update(repr(task).encode("utf-8", errors="replace"))
     return Plan(tasks, skips, sources, digest.hexdigest())
@@ -160,6 +164,17 @@ def _finished(out: Path, task: Task) -> TaskResult | None:
     if not shard.is_file() or shard.stat().st_size != result.file_bytes:
         return None
     return result
+
+
+def _license_settings(config: BuildConfig) -> dict[str, Any]:
+    """What decided the license columns: the database release, the allow-list, the kept categories."""
+    from stackwright.curate.licenses.database import data_version
+    from stackwright.curate.licenses.policy import DEFAULT_PERMISSIVE
+
+    settings = config.licenses
+    permissive = settings.permissive if settings.permissive is not None else list(DEFAULT_PERMISSIVE)
+    return {"database": data_version(), "backend": settings.backend, "permissive": sorted(permissive),
+            "keep": list(settings.keep)}
 
 
 def _scan_licenses(plan: Plan, job: Job, executor: Any, console: Console, progress: bool) -> dict:
@@ -245,6 +260,7 @@ def build(
         shards=shards,
         steps=steps,
         counts=merge_counts(r.counts for r in ordered),
+        extra={"licenses": _license_settings(config)} if "licenses" in pipeline.needs else None,
     )
     seconds = time.perf_counter() - started
     stats = {

@@ -41,6 +41,7 @@ def make_manifest(
     shards: list[dict[str, Any]],
     steps: dict[str, StepStats],
     counts: dict[str, dict[str, int]],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     repositories = sum(len(s.get("repositories", [])) for s in sources)
     return {
@@ -54,6 +55,7 @@ def make_manifest(
         "rows": sum(s["rows"] for s in shards),
         "content_bytes": sum(s["content_bytes"] for s in shards),
         "file_bytes": sum(s["bytes"] for s in shards),
+        **(extra or {}),
         "counts": counts,
         "steps": {k: v.to_json() for k, v in steps.items()},
         "shards": shards,

@@ -46,6 +46,14 @@ TERM_WORDS = frozenset({
 })
 
 
+# Words that restrict: text inserted inside a matched license that holds one changes its terms.
+RESTRICTIVE_WORDS = frozenset({
+    "not", "no", "prohibited", "prohibit", "restrict", "restricted", "restriction", "restrictions",
+    "commercial", "noncommercial", "evil", "military", "terminate", "termination", "fee", "fees",
+    "royalty", "royalties", "pay", "payment", "only", "except", "unless", "revoke", "forbidden", "must",
+    "shall", "require", "required", "requires",
+})
+
 # Words of a grant or a condition: a reference that loses a run of text holding one of these in the
 # matched region was cut down, and the verdict is NOASSERTION.
 LOST_WORDS = frozenset({
@@ -224,7 +232,8 @@ class TextMatcher:
         explained = np.zeros(hit.end - hit.start, dtype=bool)
         explained[:-1] |= known
         explained[1:] |= known
-        return _runs_have_terms(tokens, hit.start, explained, min_run=2, max_run=10**9)
+        return _runs_have_terms(tokens, hit.start, explained, min_run=2, max_run=10**9,
+                                terms=RESTRICTIVE_WORDS)
 
     def _lost_terms(self, hit: _Found, bigrams: np.ndarray) -> bool:
         """Whether words of the reference's terms are missing from the matched region (a grant cut
