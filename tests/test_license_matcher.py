@@ -219,3 +219,17 @@ def test_allow_list_is_configurable() -> None:
     assert narrow.category("Apache-2.0") == "unknown"
     assert narrow.category("MIT OR Apache-2.0") == "permissive"
     assert narrow.category("MIT AND Apache-2.0") == "unknown"
+
+
+@pytest.mark.scancode
+@pytest.mark.parametrize("backend", ["scancode", "fast+scancode"])
+def test_cli_scancode_backends(tmp_path: Path, backend: str) -> None:
+    pytest.importorskip("scancode.api")
+    path = tmp_path / "LICENSE"
+    path.write_text(reference("mit"))
+    proc = run_cli("license", "detect", path, "--json", "--explain", "--backend", backend, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["spdx"] == "MIT"
+    want = "scancode" if backend == "scancode" else "fast"  # the fast matcher decides MIT itself
+    assert result["evidence"][0]["backend"] == want

@@ -196,7 +196,9 @@ class TextMatcher:
             shared = int(np.intersect1d(rb, query, assume_unique=True).size)
             containment = shared / rb.size
             if containment >= s.min_containment:
-                ranked.append((shared, containment, bool(index.listed[ref]), -ref))
+                # Shared bigrams less the reference's missing ones: a longer variant of the license
+                # ranks first only if its extra text is there.
+                ranked.append((2 * shared - rb.size, containment, bool(index.listed[ref]), -ref))
         ranked.sort(reverse=True)
         # Each of the leading candidates is located in the text; the one whose region it explains
         # best wins: bigrams in common, less those only in the region and those only in the
