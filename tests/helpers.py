@@ -186,3 +186,17 @@ def read_source(path: Path, config: Any, chunk_bytes: int = 1 << 30) -> tuple[li
                 continue
             kept.append((raw, text))
     return kept, skips, src, items
+
+
+def corpora_dir() -> Path | None:
+    """The shared ground-truth corpora (read in place, never copied): ``$STACKWRIGHT_CORPORA``, else a
+    ``shared/corpora`` folder beside the checkout or above it, else None."""
+    override = os.environ.get("STACKWRIGHT_CORPORA")
+    candidates = [Path(override)] if override else []
+    here = Path(__file__).resolve()
+    candidates += [parent / "shared" / "corpora" for parent in here.parents]
+    candidates.append(Path("/work/shared/corpora"))
+    for path in candidates:
+        if path.is_dir():
+            return path
+    return None

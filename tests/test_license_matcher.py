@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import corpora_dir, run_cli
 from stackwright.curate.licenses.database import data_dir
 from stackwright.curate.licenses.matcher import TextMatcher
 from stackwright.curate.licenses.model import NOASSERTION
 from stackwright.curate.licenses.policy import LicensePolicy
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "licenses"
+CORPUS = (corpora_dir() or Path("/nonexistent")) / "licenses"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def reference(key: str) -> str:
     return COPYRIGHT + raw[3:].split("\n---", 1)[1].split("\n", 1)[1]
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="license corpus not present")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="license corpus (shared/corpora/licenses) not present")
 def test_corpus_accuracy_and_no_false_permissive(matcher: TextMatcher, policy: LicensePolicy) -> None:
     cases = [json.loads(line) for line in (CORPUS / "manifest.jsonl").read_text().splitlines() if line]
     assert len(cases) >= 70
