@@ -31,6 +31,7 @@ from stackwright.curate.licenses.model import (
     NO_MATCH,
     NOASSERTION,
     TextDetection,
+    join_spdx,
 )
 from stackwright.curate.licenses.policy import LicensePolicy, license_ids
 
@@ -301,20 +302,8 @@ def _canonical_id(written: str, spdx: str) -> str:
 
 
 def _and(exprs: list[str]) -> str:
-    distinct: list[str] = []
-    for e in exprs:
-        if e not in distinct:
-            distinct.append(e)
-    if len(distinct) == 1:
-        return distinct[0]
-    return " AND ".join(f"({e})" if " OR " in e else e for e in distinct)
+    return join_spdx(exprs, "AND")
 
 
 def _or(exprs: list[str]) -> str:
-    distinct: list[str] = []
-    for e in exprs:
-        if e not in distinct:
-            distinct.append(e)
-    if len(distinct) == 1:
-        return distinct[0]
-    return " OR ".join(f"({e})" if " AND " in e else e for e in distinct)
+    return join_spdx(exprs, "OR")

@@ -33,6 +33,7 @@ from stackwright.curate.licenses.model import (
     UNMATCHED_TEXT,
     LicenseMatch,
     TextDetection,
+    join_spdx,
 )
 from stackwright.curate.licenses.normalize import tokenize
 
@@ -159,7 +160,8 @@ class TextMatcher:
         matches = tuple(self._match(f, lines) for f in found)
         if inserted or self._unexplained_terms(tokens, matched):
             return TextDetection(NOASSERTION, matches, reason=UNMATCHED_TEXT)
-        return TextDetection(_combine([m.spdx for m in matches]), matches)
+        # Several licenses found in one text all apply.
+        return TextDetection(join_spdx([m.spdx for m in matches], "AND"), matches)
 
     def _best_similar(self, bigrams: np.ndarray, matched: np.ndarray) -> _Found | None:
         index = self.index
@@ -376,17 +378,6 @@ def _runs_have_terms(tokens: list[str], offset: int, explained: np.ndarray, min_
             return True
         i = j
     return False
-
-
-def _combine(expressions: list[str]) -> str:
-    """Several licenses found in one text all apply: AND of the distinct ones, in order."""
-    seen: list[str] = []
-    for e in expressions:
-        if e not in seen:
-            seen.append(e)
-    if len(seen) == 1:
-        return seen[0]
-    return " AND ".join(f"({e})" if " OR " in e else e for e in seen)
 
 
 _BOM = re.compile("^\ufeff")

@@ -26,6 +26,18 @@ UNMATCHED_TEXT = "unmatched_text"  # a known license plus text no reference expl
 TIMEOUT = "timeout"
 
 
+def join_spdx(expressions: list[str], operator: str) -> str:
+    """The distinct expressions, in order, joined with ``AND`` or ``OR`` (parenthesised as needed)."""
+    distinct: list[str] = []
+    for e in expressions:
+        if e not in distinct:
+            distinct.append(e)
+    if len(distinct) == 1:
+        return distinct[0]
+    other = " OR " if operator == "AND" else " AND "
+    return f" {operator} ".join(f"({e})" if other in e else e for e in distinct)
+
+
 @dataclass(frozen=True, slots=True)
 class LicenseMatch:
     """One reference text found in a text."""
