@@ -58,6 +58,15 @@ class Reference:
     length: int  # tokens
 
 
+class _Vocabulary(dict):
+    """Token -> id; a word no reference has gets the one "unknown" id (looked up in C by map)."""
+
+    unknown = 0
+
+    def __missing__(self, key: str) -> int:
+        return self.unknown
+
+
 def data_dir() -> Path:
     """The folder holding ``licenses/`` and ``rules/`` (from licensedcode-data or scancode-toolkit)."""
     override = os.environ.get("STACKWRIGHT_LICENSE_DATA")
@@ -121,7 +130,8 @@ class LicenseIndex:
         self.licenses: dict[str, LicenseInfo] = state["licenses"]
         self.refs: list[Reference] = state["refs"]
         self.words: list[str] = state["words"]
-        self.vocab: dict[str, int] = {w: i for i, w in enumerate(self.words)}
+        self.vocab: dict[str, int] = _Vocabulary((w, i) for i, w in enumerate(self.words))
+        self.vocab.unknown = len(self.words)  # type: ignore[attr-defined]
         for variant, canonical in EQUIVALENT_WORDS.items():
             if canonical in self.vocab:
                 self.vocab[variant] = self.vocab[canonical]
@@ -146,9 +156,7 @@ class LicenseIndex:
 
     # -- tokens and bigrams ------------------------------------------------------------------
     def token_ids(self, tokens: list[str]) -> np.ndarray:
-        get = self.vocab.get
-        unknown = self.unknown_token
-        return np.fromiter((get(t, unknown) for t in tokens), dtype=np.int64, count=len(tokens))
+        return np.array(list(map(self.vocab.__getitem__, tokens)), dtype=np.int64)
 
     def bigram_ids(self, ids: np.ndarray) -> np.ndarray:
         """Bigram ids (one per position but the last) of a token id array."""
