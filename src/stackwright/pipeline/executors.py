@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
 import queue
 import secrets
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,10 +53,14 @@ class LocalExecutor:
         ctx = mp.get_context("spawn")
         progress_queue: mp.Queue = ctx.Queue()
         workers = min(self.workers, len(tasks))
-        with cf.ProcessPoolExecutor(
+        # Ctrl-C reaches the whole process group. Workers start with SIGINT ignored (an ignored
+        # signal stays ignored across exec, and Python keeps it so), so only this process handles
+        # it: it stops the workers and reports once, instead of each worker printing a traceback.
+        with _sigint_ignored(), cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)
         ) as pool:
             pending = {pool.submit(fn, task, job): task for task in tasks}
+            _restore_sigint()
             try:
                 while pending:
                     done, _ = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
@@ -67,11 +74,34 @@ class LocalExecutor:
                     "resume from the finished shards"
                 ) from None
             except BaseException:
+                # Queued tasks are dropped; running ones finish their shard (kept for the rerun).
                 for future in pending:
                     future.cancel()
                 raise
             finally:
                 _drain(progress_queue, on_progress)
+
+
+_saved_sigint: list = []
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes are started (main thread only); restored on exit or
+    by :func:`_restore_sigint` once they are running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _saved_sigint.append(signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        yield
+    finally:
+        _restore_sigint()
+
+
+def _restore_sigint() -> None:
+    while _saved_sigint:
+        signal.signal(signal.SIGINT, _saved_sigint.pop())
 
 
 def _drain(q: mp.Queue, on_progress: OnProgress) -> None:
