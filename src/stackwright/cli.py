@@ -236,6 +236,59 @@ def license_detect_cmd(
         out.print("  no license file, manifest declaration or README license section found")
 
 
+lang_app = typer.Typer(help="Language detection (GitHub Linguist rules, go-enry).", no_args_is_help=True)
+app.add_typer(lang_app, name="lang")
+
+
+@lang_app.command("detect")
+def lang_detect_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files, or folders (walked, .git skipped).")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Detect the language of files: the Linguist name and type, and the vendored/generated flags."""
+    from stackwright.curate.languages import detector
+    from stackwright.sources.base import TOO_LARGE
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        fail(f"{missing[0]}: no such file or directory")
+    found = detector()
+    limit = 10_000_000
+    for path in _walk_files(paths):
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(limit + 1)
+        except OSError as exc:
+            err.print(f"warning: {path}: cannot read ({exc.strerror})", highlight=False, soft_wrap=True)
+            continue
+        guess = found.detect(str(path), data[:limit])
+        record = guess.to_json(str(path))
+        if len(data) > limit:
+            record["note"] = TOO_LARGE
+        if as_json:
+            print(json.dumps(record))
+        else:
+            flags = [k for k in ("vendored", "generated", "documentation", "dotfile") if record[k]]
+            shown = f"{guess.language} ({guess.type})" if guess.language else "unknown"
+            out.print(f"{path}: {shown}{'  ' + ', '.join(flags) if flags else ''}", highlight=False,
+                      soft_wrap=True)
+
+
+def _walk_files(paths: list[Path]) -> Any:
+    import os
+
+    for path in paths:
+        if not path.is_dir():
+            yield path
+            continue
+        for folder, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if d != ".git")
+            for name in sorted(files):
+                full = Path(folder) / name
+                if not full.is_symlink():
+                    yield full
+
+
 def run() -> None:
     try:
         app()

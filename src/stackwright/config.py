@@ -61,6 +61,59 @@ class LicenseConfig(BaseModel):
     scancode_timeout: float = Field(10.0, gt=0, description="seconds ScanCode may spend on one file")
 
 
+# Languages kept by default besides every programming and markup language: the data and prose
+# formats The Stack and StarCoder trained on (configuration, notebooks' text, documentation).
+DEFAULT_EXTRA_LANGUAGES = ("JSON", "JSON with Comments", "JSON5", "YAML", "TOML", "INI", "XML", "SQL",
+                           "Markdown", "reStructuredText", "AsciiDoc", "Protocol Buffer", "GraphQL",
+                           "Dockerfile", "Makefile", "CMake")
+
+
+class LanguageConfig(BaseModel):
+    """Which files the language_filter step keeps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    types: list[Literal["programming", "markup", "data", "prose"]] = Field(
+        default_factory=lambda: ["programming", "markup"],
+        description="GitHub Linguist language types kept",
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EXTRA_LANGUAGES),
+        description="Linguist language names kept whatever their type",
+    )
+    exclude: list[str] = Field(default_factory=list, description="Linguist language names dropped")
+    drop_vendored: bool = Field(True, description="drop vendored files (node_modules/, third_party/, ...)")
+    drop_generated: bool = Field(True, description="drop files enry recognises as generated")
+
+
+class QualityThresholds(BaseModel):
+    """StarCoder's line and character filters; a value of None turns that filter off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_line_length: int | None = Field(1000, gt=0, description="longest line, in characters")
+    max_mean_line_length: float | None = Field(100.0, gt=0, description="mean line length")
+    min_alphanum_fraction: float | None = Field(0.25, ge=0, le=1, description="alphanumeric share")
+
+
+class QualityConfig(BaseModel):
+    """The StarCoder quality filters (REFERENCE §3), with per-extension overrides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    thresholds: QualityThresholds = QualityThresholds()
+    overrides: dict[str, QualityThresholds] = Field(
+        default_factory=dict, description="thresholds by extension (without the dot), replacing the defaults"
+    )
+    xml_header: bool = Field(True, description="drop files with '<?xml version=' in the first 100 characters")
+    html_min_visible_fraction: float | None = Field(0.2, ge=0, le=1, description="HTML visible-text share")
+    html_min_visible_chars: int | None = Field(100, ge=0, description="HTML visible-text length")
+    data_min_chars: int | None = Field(50, ge=0, description="JSON/YAML files shorter than this are dropped")
+    data_max_chars: int | None = Field(5000, gt=0, description="JSON/YAML files longer than this are dropped")
+    auto_generated: bool = Field(True, description="drop files marked auto-generated near the top")
+    min_chars: int = Field(10, ge=0, description="files with fewer non-blank characters are dropped")
+
+
 class BuildConfig(BaseModel):
     """Everything that decides the content of a built dataset, plus how it is executed."""
 
@@ -72,10 +125,12 @@ class BuildConfig(BaseModel):
     batch_bytes: int = Field(32 * MB, gt=0, description="content bytes per Arrow batch")
     compression_level: int = Field(3, ge=1, le=22, description="zstd level of the Parquet shards")
     steps: list[str] = Field(
-        default_factory=lambda: ["drop_empty", "licenses", "license_filter"],
+        default_factory=lambda: ["drop_empty", "licenses", "license_filter", "languages", "language_filter"],
         description="curation steps, in order",
     )
     licenses: LicenseConfig = LicenseConfig()
+    languages: LanguageConfig = LanguageConfig()
+    quality: QualityConfig = QualityConfig()
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
     ray_address: str | None = None

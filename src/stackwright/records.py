@@ -23,7 +23,11 @@ DECLARED_LICENSE = "declared_license"  # license declared by the source's metada
 
 # Columns added by later steps. Declared here so that every step uses one name and one type.
 LANGUAGE = "language"
-LANGUAGE_TYPE = "language_type"
+LANGUAGE_TYPE = "language_type"  # programming, markup, data or prose (GitHub Linguist)
+IS_VENDORED = "is_vendored"  # Linguist's vendor rules (node_modules/, third_party/, jquery.js, ...)
+IS_GENERATED = "is_generated"  # Linguist's generated-file rules (minified, protoc output, ...)
+IS_DOCUMENTATION = "is_documentation"
+IS_DOTFILE = "is_dotfile"
 LICENSE = "license"  # SPDX expression of the repository
 LICENSE_CATEGORY = "license_category"  # permissive, weak-copyleft, copyleft, ... (see curate.licenses)
 LICENSE_EVIDENCE = "license_evidence"  # which files decided the license: "license-file:LICENSE; ..."
@@ -45,6 +49,10 @@ OPTIONAL_FIELDS: dict[str, pa.Field] = {
     for f in (
         pa.field(LANGUAGE, pa.string()),
         pa.field(LANGUAGE_TYPE, pa.string()),
+        pa.field(IS_VENDORED, pa.bool_()),
+        pa.field(IS_GENERATED, pa.bool_()),
+        pa.field(IS_DOCUMENTATION, pa.bool_()),
+        pa.field(IS_DOTFILE, pa.bool_()),
         pa.field(LICENSE, pa.string()),
         pa.field(LICENSE_CATEGORY, pa.string()),
         pa.field(LICENSE_EVIDENCE, pa.string()),

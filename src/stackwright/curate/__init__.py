@@ -1,6 +1,5 @@
 """Curation steps. Importing this package registers every step under its name."""
 
 from stackwright.curate import empty as _empty  # noqa: F401  (registers "drop_empty")
+from stackwright.curate import languages as _languages  # noqa: F401  ("languages", "language_filter")
 from stackwright.curate.licenses import steps as _license_steps  # noqa: F401  ("licenses", "license_filter")
-
-DEFAULT_STEPS = ["drop_empty", "licenses", "license_filter"]
