@@ -16,6 +16,10 @@ curation steps run, and every input is read once (untimed) before the first meas
 the page cache is warm for all. Every run is checked: it must write every corpus file and every
 content byte.
 
+One more stackwright run per worker count, ``curated``, reads the folder with language detection,
+the language selection and the StarCoder quality filters on (``CURATE_STEPS``); its files/s and MB/s
+count the input, and it is checked to keep some rows.
+
     .venv/bin/python benchmarks/ingest.py              # about 220 MB
     .venv/bin/python benchmarks/ingest.py --quick      # about 20 MB smoke run
     .venv/bin/python benchmarks/ingest.py --repeat 3   # best of three per measurement
@@ -362,8 +366,14 @@ def fresh(path: Path) -> Path:
     return path
 
 
+# The curated run: language detection and selection, then the StarCoder quality filters.
+CURATE_STEPS = ["drop_empty", "languages", "language_filter", "quality"]
+CURATED = "curated"
+
+
 def run_stackwright(
-    sources: list[Path], out: Path, workers: int, zstd_level: int, shard_size: int | None
+    sources: list[Path], out: Path, workers: int, zstd_level: int, shard_size: int | None,
+    steps: list[str] | None = None,
 ) -> RunTotals:
     """(seconds, rows, content bytes, Parquet bytes) of one build, end to end."""
     from stackwright.build import build
@@ -372,7 +382,7 @@ def run_stackwright(
     fresh(out)
     started = time.perf_counter()
     config = load_build_config(
-        None, workers=workers, steps=[], compression_level=zstd_level, shard_size=shard_size
+        None, workers=workers, steps=steps or [], compression_level=zstd_level, shard_size=shard_size
     )
     result = build([str(s) for s in sources], out, config, progress=False)
     seconds = time.perf_counter() - started
@@ -439,7 +449,11 @@ Runner = Callable[[], RunTotals]
 
 def measure(tool: str, name: str, workers: int, runner: Runner, corpus: Corpus) -> Measurement:
     seconds, rows, content, size = runner()
-    complete = rows == len(corpus.files) and content == corpus.content_bytes
+    if name == CURATED:  # steps drop files: throughput counts the input, and some rows must remain
+        complete = 0 < rows <= len(corpus.files)
+        rows, content = len(corpus.files), corpus.content_bytes
+    else:
+        complete = rows == len(corpus.files) and content == corpus.content_bytes
     m = Measurement(tool, name, workers, seconds, rows, content, size, complete)
     flag = "" if complete else f"  INCOMPLETE: {rows:,} rows / {content:,} bytes"
     print(f"  {tool:<11} {name:<7} workers={workers}  {seconds:7.2f} s  {m.mb_per_s:6.1f} MB/s{flag}",
@@ -456,6 +470,8 @@ def runners(corpus: Corpus, workers: int, args: argparse.Namespace) -> list[tupl
         ("stackwright", "folder", partial(ours, [corpus.repos], runs / f"sw-folder-{workers}")),
         ("stackwright", "git", partial(ours, [corpus.git], runs / f"sw-git-{workers}")),
         ("stackwright", "jsonl", partial(ours, tables, runs / f"sw-jsonl-{workers}")),
+        ("stackwright", CURATED, partial(ours, [corpus.repos], runs / f"sw-curated-{workers}",
+                                         steps=CURATE_STEPS)),
         ("datatrove", "jsonl", partial(run_datatrove, table, runs / f"dt-jsonl-{workers}", workers,
                                        args.datatrove_cdc)),
     ]
@@ -573,6 +589,7 @@ def write_json(
                    "content_mb": round(corpus.content_bytes / MB, 2),
                    "repositories": len({f.folder for f in corpus.files})},
         "settings": {"repeat": args.repeat, "zstd_level": args.zstd_level, "steps": [],
+                     "curated_steps": CURATE_STEPS,
                      "shard_size": args.shard_size or default_shard_size(),
                      "datatrove_cdc": args.datatrove_cdc, "timing": "best wall-clock time of the repeats"},
         "results": [

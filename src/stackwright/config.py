@@ -125,7 +125,8 @@ class BuildConfig(BaseModel):
     batch_bytes: int = Field(32 * MB, gt=0, description="content bytes per Arrow batch")
     compression_level: int = Field(3, ge=1, le=22, description="zstd level of the Parquet shards")
     steps: list[str] = Field(
-        default_factory=lambda: ["drop_empty", "licenses", "license_filter", "languages", "language_filter"],
+        default_factory=lambda: ["drop_empty", "licenses", "license_filter", "languages", "language_filter",
+                                 "quality"],
         description="curation steps, in order",
     )
     licenses: LicenseConfig = LicenseConfig()
