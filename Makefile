@@ -29,6 +29,7 @@ test-slow: setup
 bench: setup
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/licenses.py
+	$(PY) benchmarks/languages.py
 
 clean:
 	rm -rf $(VENV) stackwright-demo bench-out
