@@ -114,6 +114,23 @@ class QualityConfig(BaseModel):
     min_chars: int = Field(10, ge=0, description="files with fewer non-blank characters are dropped")
 
 
+class DedupConfig(BaseModel):
+    """Exact and near (MinHash LSH) deduplication, REFERENCE §4 defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    exact: bool = Field(True, description="remove files whose content is byte-identical to a kept one")
+    near: bool = Field(True, description="remove near-duplicates found by MinHash LSH")
+    ngram: int = Field(5, ge=1, description="word n-grams (tokens split on [^A-Za-z_0-9])")
+    num_perm: int = Field(256, ge=8, le=4096, description="MinHash permutations")
+    threshold: float = Field(0.7, gt=0, lt=1, description="Jaccard similarity of near-duplicates")
+    bands: int | None = Field(None, ge=1, description="LSH bands (default: chosen from the threshold)")
+    rows: int | None = Field(None, ge=1, description="rows per band (default: chosen from the threshold)")
+    min_tokens: int = Field(5, ge=1, description="files with fewer tokens are not near-deduplicated")
+    verify: bool = Field(False, description="check candidate pairs' exact Jaccard before joining them")
+    seed: int = Field(42, description="seed of the hash permutations")
+
+
 class BuildConfig(BaseModel):
     """Everything that decides the content of a built dataset, plus how it is executed."""
 
@@ -132,6 +149,7 @@ class BuildConfig(BaseModel):
     licenses: LicenseConfig = LicenseConfig()
     languages: LanguageConfig = LanguageConfig()
     quality: QualityConfig = QualityConfig()
+    dedup: DedupConfig = DedupConfig()
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
     ray_address: str | None = None
