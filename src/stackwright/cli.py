@@ -289,6 +289,60 @@ def _walk_files(paths: list[Path]) -> Any:
                     yield full
 
 
+@app.command("dedup")
+def dedup_cmd(
+    dataset: Annotated[Path, typer.Argument(help="A stackwright dataset folder.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder (kept files).")],
+    threshold: Annotated[float | None, typer.Option(help="Jaccard of near-duplicates [0.7].")] = None,
+    num_perm: Annotated[int | None, typer.Option(help="MinHash permutations [256].")] = None,
+    ngram: Annotated[int | None, typer.Option(help="Word n-gram size [5].")] = None,
+    bands: Annotated[int | None, typer.Option(help="LSH bands [chosen from the threshold].")] = None,
+    rows: Annotated[int | None, typer.Option(help="Rows per LSH band [chosen from the threshold].")] = None,
+    exact: Annotated[bool, typer.Option(help="Remove byte-identical copies.")] = True,
+    near: Annotated[bool, typer.Option(help="Remove near-duplicates (MinHash LSH).")] = True,
+    verify: Annotated[bool, typer.Option(help="Check candidate pairs' estimated Jaccard.")] = False,
+    against: Annotated[Path | None, typer.Option(help="Remove files duplicated in this dataset.")] = None,
+    executor: Annotated[str | None, typer.Option(help="local (process pool) or ray.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Parallel workers [default: CPU count].")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help="TOML or JSON settings file.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier dedup output in --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Remove exact and near duplicates from a dataset (or the files near-duplicated in --against)."""
+    from stackwright.config import ConfigError, load_build_config
+    from stackwright.dedup.run import DedupError, deduplicate
+
+    for path in (dataset, against):
+        if path is not None and not (path / "manifest.json").is_file():
+            fail(f"{path} is not a finished stackwright dataset (no manifest.json)")
+    try:
+        base = load_build_config(config_file, executor=executor, workers=workers)
+        settings = base.dedup.model_dump()
+        for key, value in {"threshold": threshold, "num_perm": num_perm, "ngram": ngram, "bands": bands,
+                           "rows": rows}.items():
+            if value is not None:
+                settings[key] = value
+        settings.update(exact=exact, near=near, verify=verify)
+        config = base.model_copy(update={"dedup": type(base.dedup).model_validate(settings)})
+    except ConfigError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(f"invalid dedup settings: {exc}".splitlines()[0])
+    try:
+        result = deduplicate(dataset, out_dir, config, against=against, overwrite=overwrite,
+                             console=None if as_json else err)
+    except DedupError as exc:
+        fail(str(exc))
+    report = {**result.report, "dataset": str(result.out), "seconds": round(result.seconds, 3)}
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    out.print(f"dedup: {report['files']:,} files, {report['removed']:,} removed "
+              f"({report['removed_exact']:,} exact, {report['removed_near']:,} near) in "
+              f"{report['clusters']:,} clusters; kept {report['kept']:,} in {result.out} "
+              f"({report['seconds']:.1f} s)", highlight=False, soft_wrap=True)
+
+
 def run() -> None:
     try:
         app()

@@ -32,6 +32,7 @@ LICENSE = "license"  # SPDX expression of the repository
 LICENSE_CATEGORY = "license_category"  # permissive, weak-copyleft, copyleft, ... (see curate.licenses)
 LICENSE_EVIDENCE = "license_evidence"  # which files decided the license: "license-file:LICENSE; ..."
 STARS = "stars"
+DUPLICATE_COUNT = "duplicate_count"  # files deduplication removed in favour of this one
 FORKS = "forks"
 
 BASE_FIELDS: tuple[pa.Field, ...] = (
@@ -57,6 +58,7 @@ OPTIONAL_FIELDS: dict[str, pa.Field] = {
         pa.field(LICENSE_CATEGORY, pa.string()),
         pa.field(LICENSE_EVIDENCE, pa.string()),
         pa.field(STARS, pa.int64()),
+        pa.field(DUPLICATE_COUNT, pa.int64()),
         pa.field(FORKS, pa.int64()),
     )
 }
