@@ -165,3 +165,15 @@ def test_bad_usage_is_a_one_line_error(corpus: Path, tmp_path: Path) -> None:
     assert_one_line_error(run_cli("dedup", data, "--out", data), "new folder")
     assert_one_line_error(run_cli("dedup", data, "--out", tmp_path / "o", "--bands", "30", "--rows", "10"),
                           "exceeds")
+
+
+def test_build_with_a_dedup_step(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    summary = build_ok(corpus, "--out", out, "--steps", "drop_empty,dedup")
+    assert summary["rows"] == 8
+    assert summary["dropped"]["dedup:exact"] == 1 and summary["dropped"]["dedup:near"] == 1
+    assert (out / "dedup" / "clusters.parquet").is_file()
+    again = build_ok(corpus, "--out", out, "--steps", "drop_empty,dedup")  # resumes, same result
+    assert again["rows"] == 8 and again["shards_resumed"] >= 1
+    bad = run_cli("build", corpus, "--out", tmp_path / "x", "--steps", "dedup,drop_empty")
+    assert_one_line_error(bad, "put it last")

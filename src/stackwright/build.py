@@ -193,7 +193,50 @@ def _scan_licenses(plan: Plan, job: Job, executor: Any, console: Console, progre
     return decide_repositories(results, job.config)
 
 
+DEDUP_STEP = "dedup"
+STAGE_DIR = "_stage"
+
+
 def build(
+    source_specs: Sequence[str | Path | Source],
+    out: Path,
+    config: BuildConfig,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+) -> BuildResult:
+    """Build a dataset. A ``dedup`` step (it must come last: it needs the whole dataset) builds the
+    other steps' dataset in ``OUT/_stage`` (resumable as any build) and deduplicates it into ``OUT``."""
+    if DEDUP_STEP not in config.steps:
+        return _build(source_specs, out, config, overwrite=overwrite, progress=progress, console=console)
+    if config.steps[-1] != DEDUP_STEP or config.steps.count(DEDUP_STEP) > 1:
+        raise BuildError("the dedup step needs the whole dataset: put it last, once")
+    from stackwright.dedup.run import DedupError, deduplicate
+
+    started = time.perf_counter()
+    out = out.resolve()
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"{out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()):
+        ours = {STAGE_DIR, DATA_DIR, MANIFEST, STATS, "dedup"}
+        if not {p.name for p in out.iterdir()} <= ours:
+            raise BuildError(f"{out} is not empty and holds no stackwright build; choose an empty --out")
+    staged_config = config.model_copy(update={"steps": config.steps[:-1]})
+    staged = _build(source_specs, out / STAGE_DIR, staged_config, overwrite=overwrite, progress=progress,
+                    console=console)
+    try:
+        result = deduplicate(out / STAGE_DIR, out, config, overwrite=True,
+                             console=console if progress else None)
+    except DedupError as exc:
+        raise BuildError(str(exc)) from None
+    stats = {**staged.stats, "dedup": result.report, "seconds": round(time.perf_counter() - started, 3)}
+    write_atomic(out / STATS, json.dumps(stats, indent=2).encode())
+    return BuildResult(out, result.manifest, time.perf_counter() - started, staged.tasks_run,
+                       staged.tasks_resumed, stats)
+
+
+def _build(
     source_specs: Sequence[str | Path | Source],
     out: Path,
     config: BuildConfig,

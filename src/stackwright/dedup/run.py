@@ -285,7 +285,7 @@ def _prepare(out: Path, dataset: Path, overwrite: bool) -> None:
     if out == dataset:
         raise DedupError("--out must be a new folder, not the input dataset")
     if out.exists() and any(out.iterdir()):
-        ours = {"data", MANIFEST, REPORT_DIR, WORK}
+        ours = {"data", MANIFEST, REPORT_DIR, WORK, "_stage", "stats.json"}  # _stage: a build's input
         if not overwrite or not {p.name for p in out.iterdir()} <= ours:
             raise DedupError(f"{out} is not empty; choose an empty --out (or --overwrite a dedup output)")
         for name in ("data", REPORT_DIR, WORK):
