@@ -15,6 +15,7 @@ hashes, whose top 32 bits form the signature.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,22 +54,57 @@ def shingle_hashes(texts: Sequence[str], ngram: int, min_tokens: int) -> tuple[n
     Texts with fewer than ``max(ngram, min_tokens)`` tokens get no shingles.
     Returns ``(hashes, offsets)`` with ``offsets`` of length ``len(texts) + 1``.
     """
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    bounds = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=bounds[1:])
+    hashes, offsets, _ = buffer_shingle_hashes(np.frombuffer(b"".join(encoded), dtype=np.uint8), bounds,
+                                               ngram, min_tokens)
+    return hashes, offsets
+
+
+def arrow_shingle_hashes(column: Any, ngram: int, min_tokens: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`buffer_shingle_hashes` straight from an Arrow string array's buffers (no Python strings)."""
+    import pyarrow as pa
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_large_string(array.type):
+        width = np.int64
+    elif pa.types.is_string(array.type):
+        width = np.int32
+    else:
+        raise TypeError(f"expected a string column, got {array.type}")
+    _, offsets_buf, data_buf = array.buffers()
+    bounds = np.frombuffer(offsets_buf, dtype=width)[array.offset:array.offset + len(array) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    return buffer_shingle_hashes(data, bounds.astype(np.int64), ngram, min_tokens)
+
+
+def buffer_shingle_hashes(data: np.ndarray, bounds: np.ndarray, ngram: int, min_tokens: int
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shingle hashes of texts stored back to back in ``data`` (text ``i`` is
+    ``data[bounds[i]:bounds[i + 1]]``, UTF-8), their offsets, and a 64-bit hash of each text's bytes
+    (for exact deduplication). Works in slices of about 4 MB."""
+    n = bounds.size - 1
     parts: list[np.ndarray] = []
-    counts = np.zeros(len(texts), dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    digests = np.zeros(n, dtype=np.uint64)
     start = 0
-    while start < len(texts):
-        # Texts joined with a NUL (not a word byte) never share a token.
-        end, size = start, 0
-        while end < len(texts) and (end == start or size + len(texts[end]) < _MAX_BATCH_BYTES):
-            size += len(texts[end]) + 1
-            end += 1
-        hashes, per_text = _batch_shingles(texts[start:end], ngram, min_tokens)
+    while start < n:
+        # The largest run of texts within the batch size (at least one text).
+        limit = bounds[start] + _MAX_BATCH_BYTES
+        end = max(start + 1, int(np.searchsorted(bounds, limit, side="right")) - 1)
+        end = min(end, n)
+        lo, hi = int(bounds[start]), int(bounds[end])
+        hashes, per_text, text_digests = _batch_shingles(data[lo:hi], bounds[start:end + 1] - lo, ngram,
+                                                         min_tokens)
         parts.append(hashes)
         counts[start:end] = per_text
+        digests[start:end] = text_digests
         start = end
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    return (np.concatenate(parts) if parts else np.empty(0, np.uint64)), offsets
+    return (np.concatenate(parts) if parts else np.empty(0, np.uint64)), offsets, digests
 
 
 _WORKSPACE: list[np.ndarray] = []
@@ -91,36 +127,48 @@ def _workspace(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _WORKSPACE[0], _WORKSPACE[1], _WORKSPACE[2]
 
 
-def _batch_shingles(texts: Sequence[str], ngram: int, min_tokens: int) -> tuple[np.ndarray, np.ndarray]:
-    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-    buf = np.frombuffer(b"\x00".join(encoded) + b"\x00", dtype=np.uint8)
-    lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
-    text_starts = np.zeros(len(encoded), dtype=np.int64)
-    np.cumsum(lengths[:-1] + 1, out=text_starts[1:])
+def _batch_shingles(buf: np.ndarray, bounds: np.ndarray, ngram: int, min_tokens: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_texts = bounds.size - 1
+    text_starts, text_ends = bounds[:-1], bounds[1:]
+    per_text = np.zeros(n_texts, dtype=np.int64)
+    size = buf.size
 
-    word = _WORD[buf]
-    edges = np.diff(word.astype(np.int8), prepend=np.int8(0))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)  # the buffer ends with a NUL, so every token ends
-    n_tokens = starts.size
-    per_text = np.zeros(len(encoded), dtype=np.int64)
-    if n_tokens == 0:
-        return np.empty(0, np.uint64), per_text
-
-    # Polynomial token hashes from prefix sums: sum(b[k] * Pinv**k) over a token, times P**start.
-    n = buf.size + 1
-    powers, inv_powers, prefix = _workspace(n)
+    # Polynomial hashes from prefix sums: sum(b[k] * Pinv**k) over a range, times P**start.
+    powers, inv_powers, prefix = _workspace(size + 1)
     prefix[0] = 0
-    np.multiply(buf, inv_powers[: n - 1], out=prefix[1:n])
-    np.add.accumulate(prefix[1:n], out=prefix[1:n])
+    np.multiply(buf, inv_powers[:size], out=prefix[1:size + 1])
+    np.add.accumulate(prefix[1:size + 1], out=prefix[1:size + 1])
+    lengths = (text_ends - text_starts).astype(np.uint64)
+    digests = _mix(((prefix[text_ends] - prefix[text_starts]) * powers[text_starts]) ^ _mix(lengths))
+    if size == 0:
+        return np.empty(0, np.uint64), per_text, digests
+
+    # Tokens: runs of word bytes, cut at text boundaries.
+    word = _WORD[buf]
+    before = np.empty(size, dtype=bool)
+    before[0] = False
+    before[1:] = word[:-1]
+    after = np.empty(size, dtype=bool)
+    after[-1] = False
+    after[:-1] = word[1:]
+    inner = text_starts[text_starts < size]
+    before[inner] = False
+    last = text_ends[(text_ends > text_starts)] - 1
+    after[last] = False
+    starts = np.flatnonzero(word & ~before)
+    ends = np.flatnonzero(word & ~after) + 1
+    n_tokens = starts.size
+    if n_tokens == 0:
+        return np.empty(0, np.uint64), per_text, digests
     tokens = (prefix[ends] - prefix[starts]) * powers[starts]
     tokens = _mix(tokens ^ (ends - starts).astype(np.uint64))
 
     # Which text each token belongs to, and n-grams that stay inside one text.
     owner = np.searchsorted(text_starts, starts, side="right") - 1
-    tokens_per_text = np.bincount(owner, minlength=len(encoded))
+    tokens_per_text = np.bincount(owner, minlength=n_texts)
     if n_tokens < ngram:
-        return np.empty(0, np.uint64), per_text
+        return np.empty(0, np.uint64), per_text, digests
     count = n_tokens - ngram + 1
     shingles = np.zeros(count, dtype=np.uint64)
     for i in range(ngram):
@@ -129,8 +177,8 @@ def _batch_shingles(texts: Sequence[str], ngram: int, min_tokens: int) -> tuple[
     enough = tokens_per_text >= max(ngram, min_tokens)
     valid = (owner[:count] == owner[ngram - 1:]) & enough[owner[:count]]
     shingles = shingles[valid]
-    per_text = np.bincount(owner[:count][valid], minlength=len(encoded)).astype(np.int64)
-    return shingles, per_text
+    per_text = np.bincount(owner[:count][valid], minlength=n_texts).astype(np.int64)
+    return shingles, per_text, digests
 
 
 def signatures(texts: Sequence[str], num_perm: int = 256, ngram: int = 5, min_tokens: int = 5,

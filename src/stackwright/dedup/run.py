@@ -18,7 +18,6 @@ the other dataset are removed (decontamination), and nothing else.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -35,7 +34,7 @@ import pyarrow.parquet as pq
 from stackwright.config import BuildConfig, DedupConfig
 from stackwright.dataset.manifest import MANIFEST, read_manifest
 from stackwright.dedup.lsh import band_hashes, has_signature, optimal_bands
-from stackwright.dedup.minhash import signatures
+from stackwright.dedup.minhash import arrow_shingle_hashes, oph_signatures
 from stackwright.pipeline.task import sha256_file, write_atomic
 from stackwright.records import (
     CONTENT,
@@ -90,20 +89,20 @@ def signature_task(task: ShardTask, job: DedupJob) -> int:
     tables = []
     rows = 0
     for batch in pf.iter_batches(READ_ROWS, columns=wanted):
-        texts = batch.column(CONTENT).to_pylist()
-        digests = [hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-                   for t in texts]
+        n = batch.num_rows
+        # Straight from the Arrow buffers: no Python string per file.
+        hashes, offsets, digests = arrow_shingle_hashes(batch.column(CONTENT), cfg.ngram, cfg.min_tokens)
         columns: dict[str, Any] = {
-            "row": pa.array(np.arange(rows, rows + len(texts), dtype=np.int64)),
-            "digest": pa.array(digests, pa.binary(16)),
+            "row": pa.array(np.arange(rows, rows + n, dtype=np.int64)),
+            "digest": pa.array(digests),
             REPO: batch.column(REPO),
             PATH: batch.column(PATH),
             "license_rank": pa.array(_license_ranks(batch), pa.int8()),
             "stars": batch.column(STARS).cast(pa.int64()) if STARS in batch.schema.names
-            else pa.nulls(len(texts), pa.int64()),
+            else pa.nulls(n, pa.int64()),
         }
         if cfg.near:
-            sig = signatures(texts, cfg.num_perm, cfg.ngram, cfg.min_tokens, cfg.seed)
+            sig = oph_signatures(hashes, offsets, cfg.num_perm, cfg.seed)
             bands = band_hashes(sig, job.bands, job.rows)
             columns["has_signature"] = pa.array(has_signature(sig))
             for b in range(job.bands):
@@ -112,7 +111,7 @@ def signature_task(task: ShardTask, job: DedupJob) -> int:
                 columns["signature"] = pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1)),
                                                                          cfg.num_perm)
         tables.append(pa.table(columns))
-        rows += len(texts)
+        rows += n
     path = Path(job.out_dir) / WORK / f"sig-{task.index:05d}.parquet"
     table = pa.concat_tables(tables) if tables else None
     if table is not None:
@@ -229,10 +228,10 @@ def deduplicate(dataset: Path, out: Path, config: BuildConfig, against: Path | N
     edges: list[np.ndarray] = []
     exact_pairs = near_pairs = 0
     if cfg.exact:
-        digests = _column(sig_files, "digest", total)
-        keys = np.frombuffer(b"".join(digests), dtype=np.uint64).reshape(-1, 2) if total else \
-            np.empty((0, 2), np.uint64)
-        found = _equal_runs(keys[:, 0] ^ _rotate(keys[:, 1]), np.ones(total, dtype=bool))
+        # A 64-bit hash of each file's bytes: with ten million files, the chance that two different
+        # files share one is about 3 in a million.
+        digests = np.asarray(_column(sig_files, "digest", total), dtype=np.uint64)
+        found = _equal_runs(digests, np.ones(total, dtype=bool))
         exact_pairs = found.shape[0]
         edges.append(found)
     exact_edges = np.concatenate(edges) if edges else np.empty((0, 2), np.int64)
@@ -304,10 +303,6 @@ def _column(files: list[Path], name: str, total: int) -> Any:
     if pa.types.is_fixed_size_binary(column.type):
         return column.to_pylist()
     return column.to_numpy()
-
-
-def _rotate(x: np.ndarray) -> np.ndarray:
-    return (x << np.uint64(17)) | (x >> np.uint64(47))
 
 
 def _equal_runs(keys: np.ndarray, valid: np.ndarray) -> np.ndarray:
