@@ -343,6 +343,110 @@ def dedup_cmd(
               f"({report['seconds']:.1f} s)", highlight=False, soft_wrap=True)
 
 
+pii_app = typer.Typer(help="PII and secrets: scan and redact.", no_args_is_help=True)
+app.add_typer(pii_app, name="pii")
+eval_app = typer.Typer(help="Evaluations.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        fail(f"{path}: cannot read ({exc.strerror})")
+    from stackwright.curate.licenses.matcher import decode_license_bytes
+
+    text = decode_license_bytes(data)
+    if text is None:
+        fail(f"{path}: not decodable text")
+    return text
+
+
+@pii_app.command("scan")
+def pii_scan_cmd(
+    path: Annotated[str, typer.Argument(help="A file, or - for standard input.")] = "-",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    show_values: Annotated[bool, typer.Option(help="Include the detected values (careful).")] = False,
+) -> None:
+    """Find emails, IP addresses, keys and passwords; character offsets into the decoded text."""
+    from stackwright.curate.pii.scan import scan
+
+    text = _read_text(path)
+    entities = scan(text)
+    records = []
+    for e in entities:
+        record: dict[str, Any] = e.to_json()
+        record["rule"] = e.detail
+        record["redact"] = e.redact
+        if show_values:
+            record["value"] = text[e.start:e.end]
+        records.append(record)
+    if as_json:
+        print(json.dumps({"entities": records}))
+        return
+    for r in records:
+        shown = f"  {r['value']!r}" if show_values else ""
+        out.print(f"{r['start']}-{r['end']} {r['label']} ({r['rule']}){shown}", highlight=False)
+    if not records:
+        out.print("no PII or secrets found")
+
+
+@pii_app.command("redact")
+def pii_redact_cmd(
+    source: Annotated[Path, typer.Argument(help="A file, or a stackwright dataset folder.")],
+    target: Annotated[Path, typer.Argument(help="The redacted file, or a new dataset folder.")],
+) -> None:
+    """Redact a file, or every file of a dataset (written as a new dataset)."""
+    from stackwright.config import BuildConfig
+    from stackwright.curate.pii.scan import redact, scan
+
+    if not source.exists():
+        fail(f"{source}: no such file or directory")
+    if source.is_dir():
+        from stackwright.curate.pii.dataset import redact_dataset
+
+        try:
+            counts = redact_dataset(source, target, BuildConfig())
+        except (FileNotFoundError, FileExistsError) as exc:
+            fail(str(exc))
+        out.print(f"redacted {sum(counts.values())} entities {dict(counts)} into {target}", highlight=False)
+        return
+    text = _read_text(str(source))
+    redacted, counts = redact(text, scan(text))
+    target.write_text(redacted, encoding="utf-8")
+    out.print(f"redacted {sum(counts.values())} entities {dict(counts)} into {target}", highlight=False)
+
+
+@eval_app.command("pii")
+def eval_pii_cmd(
+    cases: Annotated[Path, typer.Option("--cases", help="JSONL: text, entities [{start, end, label}].")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ip_scope: Annotated[str, typer.Option(help="all: score every IP; redacted: only those the policy "
+                                                "redacts (references with ip_scope).")] = "all",
+) -> None:
+    """Score the detectors on labelled cases with BigCode's rule (overlap > 80% of both spans)."""
+    from stackwright.curate.pii.evaluate import score_cases
+
+    if not cases.is_file():
+        fail(f"{cases}: no such file")
+    try:
+        result = score_cases(cases, ip_scope=ip_scope)
+    except ValueError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"PII detection on {cases.name}")
+    for column in ("label", "precision", "recall", "F1", "true", "predicted"):
+        table.add_column(column, justify="right" if column != "label" else "left")
+    for label, r in result["per_label"].items():
+        table.add_row(label, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+                      str(r["reference"]), str(r["predicted"]))
+    out.print(table)
+
+
 def run() -> None:
     try:
         app()

@@ -131,6 +131,24 @@ class DedupConfig(BaseModel):
     seed: int = Field(42, description="seed of the hash permutations")
 
 
+PiiMode = Literal["synthetic", "placeholder", "keep"]
+
+
+class PiiConfig(BaseModel):
+    """PII and secret redaction (the ``pii`` step)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: PiiMode = Field("synthetic", description="synthetic: a consistent fake address, or <EMAIL>")
+    ip_address: PiiMode = Field("synthetic", description="synthetic: a private address of the same family")
+    key: PiiMode = Field("synthetic", description="synthetic: a random string of the same length")
+    password: PiiMode = Field("placeholder", description="placeholder: <PASSWORD>")
+    ip_redact_scopes: list[str] = Field(
+        default_factory=lambda: ["global"],
+        description="IP scopes redacted (private, loopback, documentation, dns, ... are kept by default)",
+    )
+
+
 class BuildConfig(BaseModel):
     """Everything that decides the content of a built dataset, plus how it is executed."""
 
@@ -143,13 +161,14 @@ class BuildConfig(BaseModel):
     compression_level: int = Field(3, ge=1, le=22, description="zstd level of the Parquet shards")
     steps: list[str] = Field(
         default_factory=lambda: ["drop_empty", "licenses", "license_filter", "languages", "language_filter",
-                                 "quality"],
+                                 "quality", "pii"],
         description="curation steps, in order",
     )
     licenses: LicenseConfig = LicenseConfig()
     languages: LanguageConfig = LanguageConfig()
     quality: QualityConfig = QualityConfig()
     dedup: DedupConfig = DedupConfig()
+    pii: PiiConfig = PiiConfig()
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
     ray_address: str | None = None

@@ -21,28 +21,38 @@ class StepStats:
     rows_out: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    counted: Counter[str] = field(default_factory=Counter)  # things a step found (entities by class)
 
     def drop(self, reason: str, n: int = 1) -> None:
         if n:
             self.dropped[reason] += n
+
+    def count(self, what: str, n: int = 1) -> None:
+        if n:
+            self.counted[what] += n
 
     def merge(self, other: StepStats) -> None:
         self.rows_in += other.rows_in
         self.rows_out += other.rows_out
         self.dropped.update(other.dropped)
         self.seconds += other.seconds
+        self.counted.update(other.counted)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "in": self.rows_in,
             "out": self.rows_out,
             "dropped": dict(sorted(self.dropped.items())),
             "seconds": round(self.seconds, 3),
         }
+        if self.counted:
+            out["counted"] = dict(sorted(self.counted.items()))
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepStats:
-        return cls(data["in"], data["out"], Counter(data.get("dropped", {})), data.get("seconds", 0.0))
+        return cls(data["in"], data["out"], Counter(data.get("dropped", {})), data.get("seconds", 0.0),
+                   Counter(data.get("counted", {})))
 
 
 @runtime_checkable

@@ -1,0 +1,1 @@
+"""PII and secret detection and redaction: emails, IP addresses, keys and passwords."""

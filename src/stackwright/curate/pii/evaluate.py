@@ -1,0 +1,68 @@
+"""Score PII detection the way BigCode scored StarPII: a prediction matches a reference entity of
+the same label when they overlap by more than 80% of both spans; precision, recall, F1 per label."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, KEY, PASSWORD
+from stackwright.curate.pii.scan import scan
+
+ALIASES = {"EMAIL_ADDRESS": EMAIL, "IP": IP_ADDRESS, "IPV4": IP_ADDRESS, "IPV6": IP_ADDRESS, "SECRET": KEY,
+           "API_KEY": KEY}
+SCORED = (EMAIL, IP_ADDRESS, KEY, PASSWORD)
+
+
+def matches(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    overlap = max(0, min(a[1], b[1]) - max(a[0], b[0]))
+    return overlap > 0.8 * (a[1] - a[0]) and overlap > 0.8 * (b[1] - b[0])
+
+
+def score_cases(path: Path, ip_scope: str = "all") -> dict[str, Any]:
+    if ip_scope not in ("all", "redacted"):
+        raise ValueError("--ip-scope must be all or redacted")
+    counts = {label: {"tp": 0, "reference": 0, "predicted": 0} for label in SCORED}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            case = json.loads(line)
+            text = case["text"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{path}:{number}: not a JSON object with a text") from None
+        reference: dict[str, list[tuple[int, int]]] = {label: [] for label in SCORED}
+        for e in case.get("entities") or []:
+            label = ALIASES.get(str(e.get("label") or e.get("type")), str(e.get("label") or e.get("type")))
+            if label not in reference:
+                continue
+            if label == IP_ADDRESS and ip_scope == "redacted" and e.get("ip_scope", "global") != "global":
+                continue
+            reference[label].append((int(e["start"]), int(e["end"])))
+        predicted: dict[str, list[tuple[int, int]]] = {label: [] for label in SCORED}
+        for e in scan(text):
+            if e.label in predicted and (e.label != IP_ADDRESS or ip_scope == "all" or e.redact):
+                predicted[e.label].append((e.start, e.end))
+        for label in SCORED:
+            used: set[int] = set()
+            for ref in reference[label]:
+                for i, pred in enumerate(predicted[label]):
+                    if i not in used and matches(pred, ref):
+                        used.add(i)
+                        counts[label]["tp"] += 1
+                        break
+            counts[label]["reference"] += len(reference[label])
+            counts[label]["predicted"] += len(predicted[label])
+    per_label = {}
+    for label, c in counts.items():
+        if not c["reference"] and not c["predicted"]:
+            continue
+        precision = c["tp"] / c["predicted"] if c["predicted"] else 1.0
+        recall = c["tp"] / c["reference"] if c["reference"] else 1.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[label] = {"precision": round(precision, 4), "recall": round(recall, 4),
+                            "f1": round(f1, 4), "true_positives": c["tp"], "reference": c["reference"],
+                            "predicted": c["predicted"]}
+    return {"cases": str(path), "ip_scope": ip_scope, "rule": "overlap > 80% of both spans",
+            "per_label": per_label}

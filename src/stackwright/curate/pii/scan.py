@@ -1,0 +1,108 @@
+"""Find PII and secrets in a text, and redact them.
+
+``scan`` runs the detectors (emails, IP addresses, keys and passwords; each one compiled expression
+run once over the whole text) and resolves overlaps by priority: a key or password wins over an
+email or address it overlaps (``postgres://user:secret@db.example.com`` is a password, not an
+email).
+
+``redact`` replaces each entity the policy redacts with a placeholder (``<EMAIL>``) or a synthetic
+value in BigCode's style: an email becomes an address at example.com, an IP address a private
+address of the same family, a key a random string of the same length and alphabet. The same value
+gets the same replacement within a file. Replacements are derived from a keyed hash whose key is a
+digest of the original file, so they are deterministic (the same input gives the same dataset on
+any executor) but cannot be used to test guesses of the original value from the redacted file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import string
+from collections import Counter
+from collections.abc import Iterable
+
+from stackwright.config import PiiConfig
+from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, KEY, NAME, PASSWORD, USERNAME, Entity
+from stackwright.curate.pii.network import find_emails, find_ips
+
+_PRIORITY = {KEY: 0, PASSWORD: 1, EMAIL: 2, IP_ADDRESS: 3, NAME: 4, USERNAME: 5}
+
+
+def scan(text: str, config: PiiConfig | None = None) -> list[Entity]:
+    """Every entity in ``text``, sorted by position, without overlaps."""
+    from stackwright.curate.pii.secrets import find_secrets
+
+    config = config or PiiConfig()
+    found = [*find_secrets(text), *find_emails(text),
+             *find_ips(text, frozenset(config.ip_redact_scopes))]
+    return resolve_overlaps(found)
+
+
+def resolve_overlaps(entities: Iterable[Entity]) -> list[Entity]:
+    """Keep the higher-priority (then longer) entity where two overlap."""
+    chosen: list[Entity] = []
+    for e in sorted(entities, key=lambda e: (_PRIORITY.get(e.label, 9), -(e.end - e.start), e.start)):
+        if all(e.end <= c.start or e.start >= c.end for c in chosen):
+            chosen.append(e)
+    return sorted(chosen, key=lambda e: e.start)
+
+
+def _mode(config: PiiConfig, label: str) -> str:
+    return {EMAIL: config.email, IP_ADDRESS: config.ip_address, KEY: config.key,
+            PASSWORD: config.password}.get(label, "placeholder")
+
+
+def redact(text: str, entities: list[Entity], config: PiiConfig | None = None) -> tuple[str, Counter[str]]:
+    """The text with the entities the policy redacts replaced; counts of replaced entities by class."""
+    config = config or PiiConfig()
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+    parts: list[str] = []
+    counts: Counter[str] = Counter()
+    memo: dict[tuple[str, str], str] = {}
+    last = 0
+    for e in entities:
+        mode = _mode(config, e.label)
+        if not e.redact or mode == "keep":
+            continue
+        value = text[e.start:e.end]
+        replacement = memo.get((e.label, value))
+        if replacement is None:
+            replacement = f"<{e.label}>" if mode == "placeholder" else _synthetic(e.label, value, key)
+            memo[(e.label, value)] = replacement
+        parts.append(text[last:e.start])
+        parts.append(replacement)
+        last = e.end
+        counts[e.label] += 1
+    parts.append(text[last:])
+    return "".join(parts), counts
+
+
+def _stream(key: bytes, label: str, value: str) -> bytes:
+    return hmac.new(key, f"{label}\0{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+
+
+_ALNUM = string.ascii_letters + string.digits
+_HEX = "0123456789abcdef"
+
+
+def _synthetic(label: str, value: str, key: bytes) -> str:
+    digest = _stream(key, label, value)
+    if label == EMAIL:
+        local = "".join(_ALNUM[b % 36].lower() for b in digest[:8])
+        return f"{local}@example.com"
+    if label == IP_ADDRESS:
+        if ":" in value.split("/")[0].split("%")[0]:
+            groups = [f"{int.from_bytes(digest[i:i + 2], 'big'):x}" for i in range(0, 8, 2)]
+            return "fd00:" + ":".join(groups) + "::1"
+        return f"10.{digest[0]}.{digest[1]}.{max(1, digest[2] % 255)}"
+    # Keys and passwords: the same length and alphabet (hex stays hex), so code and configs keep shape.
+    alphabet = _HEX if value and all(c in "0123456789abcdefABCDEF" for c in value) else _ALNUM
+    out = []
+    block = digest
+    counter = 0
+    while len(out) < max(len(value), 8):
+        for b in block:
+            out.append(alphabet[b % len(alphabet)])
+        counter += 1
+        block = hashlib.sha256(digest + counter.to_bytes(4, "big")).digest()
+    return "".join(out[:len(value) or 8])

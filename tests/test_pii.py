@@ -1,0 +1,139 @@
+"""PII detection and redaction: emails and IP addresses, scan, redact, the step and the CLI."""
+
+from __future__ import annotations
+
+import ast
+import ipaddress
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import build_ok, corpora_dir, read_manifest, read_rows, run_cli, write
+from stackwright.config import PiiConfig
+from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS
+from stackwright.curate.pii.evaluate import score_cases
+from stackwright.curate.pii.network import find_emails, find_ips, ip_scope
+from stackwright.curate.pii.scan import redact, scan
+
+CASES = (corpora_dir() or Path("/nonexistent")) / "secrets" / "pii_cases.jsonl"
+
+
+@pytest.mark.skipif(not CASES.is_file(), reason="pii cases (shared/corpora/secrets) not present")
+def test_email_and_ip_f1_on_the_presidio_cases() -> None:
+    result = score_cases(CASES)["per_label"]
+    assert result[EMAIL]["f1"] >= 0.95
+    assert result[IP_ADDRESS]["f1"] >= 0.95
+
+
+def test_email_shapes() -> None:
+    text = "contact: jane.doe+dev@mail.example.org, not an email: hello-world@, user@localhost"
+    found = [text[e.start:e.end] for e in find_emails(text)]
+    assert found == ["jane.doe+dev@mail.example.org"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("server at 93.184.216.34 answers", ["93.184.216.34"]),
+        ("version 1.2.3.4 of the tool", []),  # version-like
+        ("version 1.2.3.4 of the dns server", ["1.2.3.4"]),  # ... unless dns/server is near
+        ("route 300.1.1.1 is not valid", []),
+        ("std::map<int> a::b", []),  # no digit
+        ("v6 2606:2800:220:1:248:1893:25c8:1946 here", ["2606:2800:220:1:248:1893:25c8:1946"]),
+    ],
+)
+def test_ip_filters(text: str, expected: list[str]) -> None:
+    assert [text[e.start:e.end] for e in find_ips(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "scope", "redacted"),
+    [("93.184.216.34", "global", True), ("10.1.2.3", "private", False), ("127.0.0.1", "loopback", False),
+     ("169.254.1.1", "link_local", False), ("192.0.2.7", "documentation", False), ("8.8.8.8", "dns", False),
+     ("2001:db8::1", "documentation", False), ("::1", "loopback", False)],
+)
+def test_ip_scopes_and_the_default_policy(value: str, scope: str, redacted: bool) -> None:
+    assert ip_scope(value) == scope
+    [entity] = find_ips(f"addr {value} end")
+    assert entity.detail == scope and entity.redact is redacted
+
+
+SOURCE = '''import os
+
+ADMIN = "jane.doe@corp-mail.com"
+BACKUP = "jane.doe@corp-mail.com"
+SERVER = "93.184.216.34"
+V6 = "2606:2800:220:1:248:1893:25c8:1946"
+LOCAL = "127.0.0.1"
+TOKEN = "ghp_R8Ebj3kV7mTq9ZxW2LpN5sYcH4aD6fU1gJ0o"
+DB_PASSWORD = "s3cr3t-Passw0rd!"
+
+
+def connect():
+    return os.environ.get("DB_PASSWORD")
+'''
+
+
+def test_redaction_removes_every_value_and_keeps_python_valid() -> None:
+    entities = scan(SOURCE)
+    values = {SOURCE[e.start:e.end] for e in entities if e.redact}
+    assert {"jane.doe@corp-mail.com", "93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"} <= values
+    redacted, counts = redact(SOURCE, entities)
+    for value in values:
+        assert value not in redacted
+    assert "127.0.0.1" in redacted  # loopback: detected, not redacted by default
+    ast.parse(redacted)  # only string contents changed
+    assert counts[EMAIL] == 2 and counts[IP_ADDRESS] == 2
+    # The same value gets the same replacement within a file, and the output is deterministic.
+    lines = dict(line.split(" = ", 1) for line in redacted.splitlines() if " = " in line)
+    assert lines["ADMIN"] == lines["BACKUP"]
+    assert redact(SOURCE, entities) == (redacted, counts)
+    server = ipaddress.ip_address(lines["SERVER"].strip('"'))
+    v6 = ipaddress.ip_address(lines["V6"].strip('"'))
+    assert server.version == 4 and server.is_private and v6.version == 6 and v6.is_private
+
+
+def test_placeholders_when_configured() -> None:
+    config = PiiConfig(email="placeholder", ip_address="placeholder", key="placeholder")
+    redacted, _ = redact(SOURCE, scan(SOURCE, config), config)
+    assert '"<EMAIL>"' in redacted and '"<IP_ADDRESS>"' in redacted
+    ast.parse(redacted)
+
+
+def test_cli_scan_does_not_print_values(tmp_path: Path) -> None:
+    path = write(tmp_path / "settings.py", SOURCE)
+    proc = run_cli("pii", "scan", path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {"start", "end", "label"} <= set(result["entities"][0])
+    assert "jane.doe" not in proc.stdout and "93.184" not in proc.stdout
+    shown = json.loads(run_cli("pii", "scan", path, "--json", "--show-values").stdout)
+    assert any(e.get("value") == "jane.doe@corp-mail.com" for e in shown["entities"])
+
+
+def test_cli_redact_file_and_eval(tmp_path: Path) -> None:
+    src = write(tmp_path / "a.py", SOURCE)
+    dst = tmp_path / "b.py"
+    proc = run_cli("pii", "redact", src, dst)
+    assert proc.returncode == 0, proc.stderr
+    assert "jane.doe@corp-mail.com" not in dst.read_text() and "jane.doe" not in proc.stdout
+    case = {"text": "mail me at a.b@example.org", "entities": [{"start": 11, "end": 26, "label": "EMAIL"}]}
+    cases = write(tmp_path / "cases.jsonl", json.dumps(case) + "\n")
+    result = json.loads(run_cli("eval", "pii", "--cases", cases, "--json").stdout)
+    assert result["per_label"]["EMAIL"]["f1"] == 1.0
+
+
+def test_build_with_the_pii_step_redacts_and_counts(tmp_path: Path) -> None:
+    repo = tmp_path / "owner__app"
+    write(repo / "settings.py", SOURCE)
+    out = tmp_path / "out"
+    build_ok(repo, "--out", out, "--steps", "drop_empty,pii")
+    [row] = read_rows(out)
+    assert "jane.doe@corp-mail.com" not in row["content"] and "93.184.216.34" not in row["content"]
+    counted = read_manifest(out)["steps"]["pii"]["counted"]
+    assert counted[EMAIL] == 2 and counted[IP_ADDRESS] == 2
+    assert "jane.doe" not in (out / "manifest.json").read_text()
+    red = tmp_path / "red"
+    assert run_cli("pii", "redact", out, red).returncode == 0
+    assert read_manifest(red)["steps"]["pii"]["in"] == 1
