@@ -30,6 +30,8 @@ bench: setup
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/licenses.py
 	$(PY) benchmarks/languages.py
+	$(PY) benchmarks/dedup.py
+	$(PY) benchmarks/pii_secrets.py
 
 clean:
 	rm -rf $(VENV) stackwright-demo bench-out
