@@ -166,3 +166,15 @@ def check_schema(schema: pa.Schema, required: Sequence[str] = (REPO, PATH, CONTE
     missing = [n for n in required if schema.get_field_index(n) < 0]
     if missing:
         raise ValueError(f"not a stackwright dataset: missing column(s) {', '.join(missing)}")
+
+
+def with_columns(batch: pa.RecordBatch, values: dict[str, list]) -> pa.RecordBatch:
+    """``batch`` with the declared columns ``values`` set (replaced when present, else appended)."""
+    for name, column_values in values.items():
+        f = field(name)
+        column = pa.array(column_values, f.type)
+        if name in batch.schema.names:
+            batch = batch.set_column(batch.schema.get_field_index(name), f, column)
+        else:
+            batch = batch.append_column(f, column)
+    return batch

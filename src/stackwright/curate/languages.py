@@ -31,8 +31,8 @@ from stackwright.records import (
     LANGUAGE,
     LANGUAGE_TYPE,
     PATH,
+    with_columns,
 )
-from stackwright.records import field as record_field
 
 FILENAME = "filename"
 EXTENSION = "extension"
@@ -191,14 +191,7 @@ class AnnotateLanguages:
                 columns[IS_GENERATED].append(guess.generated)
                 columns[IS_DOCUMENTATION].append(guess.documentation)
                 columns[IS_DOTFILE].append(guess.dotfile)
-        for name, values in columns.items():
-            f = record_field(name)
-            column = pa.array(values, f.type)
-            if name in batch.schema.names:
-                batch = batch.set_column(batch.schema.get_field_index(name), f, column)
-            else:
-                batch = batch.append_column(f, column)
-        return batch
+        return with_columns(batch, columns)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,7 @@ from stackwright.records import (
     LICENSE_EVIDENCE,
     PATH,
     REPO,
-)
-from stackwright.records import (
-    field as record_field,
+    with_columns,
 )
 
 # repo -> [(folder, spdx, category, evidence label)]
@@ -119,14 +117,7 @@ class AnnotateLicenses:
                 spdx.append(found[0])
                 category.append(found[1])
                 evidence.append(found[2])
-        for name, values in ((LICENSE, spdx), (LICENSE_CATEGORY, category), (LICENSE_EVIDENCE, evidence)):
-            f = record_field(name)
-            column = pa.array(values, f.type)
-            if name in batch.schema.names:
-                batch = batch.set_column(batch.schema.get_field_index(name), f, column)
-            else:
-                batch = batch.append_column(f, column)
-        return batch
+        return with_columns(batch, {LICENSE: spdx, LICENSE_CATEGORY: category, LICENSE_EVIDENCE: evidence})
 
 
 def _nearest(folders: FolderDecisions, path: str) -> tuple[str, str, str]:
