@@ -7,6 +7,7 @@ data), with a copyright line in front as real LICENSE files have; nothing is han
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,8 @@ def test_explain_shows_the_deciding_file_and_rule(repos: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "license-file" in proc.stdout and "LICENSE" in proc.stdout
     assert "mit" in proc.stdout.lower() and "score" in proc.stdout
+    # The reference text that decided, not just the folder name ("mit"), is shown.
+    assert re.search(r"\(mit[\w.\-]*\.(?:LICENSE|RULE), score [\d.]+\)", proc.stdout), proc.stdout
 
 
 def test_build_annotates_and_filters_by_license(repos: Path, tmp_path: Path) -> None:

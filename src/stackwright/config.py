@@ -39,8 +39,8 @@ class ReadConfig(BaseModel):
     )
 
 
-LICENSE_CATEGORIES = ("permissive", "weak-copyleft", "copyleft", "proprietary-or-restricted", "no-license",
-                      "unknown")
+LicenseCategory = Literal["permissive", "weak-copyleft", "copyleft", "proprietary-or-restricted",
+                          "no-license", "unknown"]
 
 
 class LicenseConfig(BaseModel):
@@ -51,8 +51,7 @@ class LicenseConfig(BaseModel):
     permissive: list[str] | None = Field(
         None, description="SPDX ids counted as permissive (default: The Stack's list plus 0BSD, BSL-1.0, ...)"
     )
-    keep: list[Literal["permissive", "weak-copyleft", "copyleft", "proprietary-or-restricted", "no-license",
-                       "unknown"]] = Field(
+    keep: list[LicenseCategory] = Field(
         default_factory=lambda: ["permissive"], description="license categories the license_filter step keeps"
     )
     backend: Literal["fast", "fast+scancode", "scancode"] = Field(

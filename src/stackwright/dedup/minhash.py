@@ -271,8 +271,3 @@ def classic_signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int, s
         scratch += b[i]
         out[present, i] = (np.minimum.reduceat(scratch, starts) >> shift).astype(np.uint32)
     return out
-
-
-def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> float:
-    """The share of equal signature values: an estimate of the two files' Jaccard similarity."""
-    return float(np.mean(a == b))

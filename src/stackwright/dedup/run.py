@@ -52,7 +52,6 @@ WORK = "_work"
 REPORT_DIR = "dedup"
 EXACT = "exact"
 NEAR = "near"
-AGAINST = "against"
 READ_ROWS = 4096  # rows read per batch in the map and filter tasks
 _LICENSE_RANK = {"permissive": 0, "no-license": 1}
 
@@ -93,7 +92,6 @@ def signature_task(task: ShardTask, job: DedupJob) -> int:
         # Straight from the Arrow buffers: no Python string per file.
         hashes, offsets, digests = arrow_shingle_hashes(batch.column(CONTENT), cfg.ngram, cfg.min_tokens)
         columns: dict[str, Any] = {
-            "row": pa.array(np.arange(rows, rows + n, dtype=np.int64)),
             "digest": pa.array(digests),
             REPO: batch.column(REPO),
             PATH: batch.column(PATH),
@@ -191,8 +189,6 @@ def deduplicate(dataset: Path, out: Path, config: BuildConfig, against: Path | N
     other = read_manifest(against) if against is not None else None
     if not cfg.exact and not cfg.near:
         raise DedupError("nothing to do: both exact and near deduplication are off")
-    if against is not None and not cfg.near and not cfg.exact:
-        raise DedupError("cross-dataset mode needs exact or near matching")
     out = out.resolve()
     _prepare(out, dataset.resolve(), overwrite)
     if cfg.bands and cfg.rows:
@@ -246,10 +242,13 @@ def deduplicate(dataset: Path, out: Path, config: BuildConfig, against: Path | N
     labels, sizes = _components(np.concatenate(edges) if edges else np.empty((0, 2), np.int64), total)
 
     in_cluster = sizes[labels] >= 2
+    # Names and keep-rule fields of every file, read once for the keepers, the clusters and the report.
+    names = pa.concat_tables([pq.read_table(f, columns=[REPO, PATH, "license_rank", "stars"])
+                              for f in sig_files if f.exists()]) if total else None
     removed = np.zeros(total, dtype=bool)
     keeper = np.arange(total)
-    if against is None:
-        keeper = _keepers(labels, in_cluster, sig_files, total)
+    if against is None and names is not None:
+        keeper = _keepers(labels, in_cluster, names, total)
         removed = in_cluster & (keeper != np.arange(total))
     else:
         touched = np.zeros(labels.max() + 1 if total else 0, dtype=bool)
@@ -270,9 +269,9 @@ def deduplicate(dataset: Path, out: Path, config: BuildConfig, against: Path | N
     executor.run([t for t in tasks if t.side == 0], job, lambda *_: None,
                  lambda t, r: shard_results.__setitem__(t.index, r), fn=filter_task)
 
-    report = _report(sig_files, total, labels, sizes, removed, keeper, kind, side, cfg, bands, rows,
+    report = _report(names, labels, sizes, removed, keeper, kind, side, cfg, bands, rows,
                      exact_pairs, near_pairs, against)
-    _write_clusters(out, sig_files, total, labels, sizes, removed, kind, side)
+    _write_clusters(out, names, labels, sizes, removed, kind, side)
     manifest = _manifest(source, dataset, shard_results, tasks, report)
     write_atomic(out / REPORT_DIR / "report.json", json.dumps(report, indent=2).encode())
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=2).encode())
@@ -343,15 +342,13 @@ def _components(edges: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
     return labels, np.bincount(labels)
 
 
-def _keepers(labels: np.ndarray, in_cluster: np.ndarray, files: list[Path], total: int) -> np.ndarray:
+def _keepers(labels: np.ndarray, in_cluster: np.ndarray, names: pa.Table, total: int) -> np.ndarray:
     """For each file, the file its cluster keeps (itself when alone)."""
     keeper = np.arange(total)
     members = np.flatnonzero(in_cluster)
     if members.size == 0:
         return keeper
-    table = pa.concat_tables([pq.read_table(f, columns=[REPO, PATH, "license_rank", "stars"])
-                              for f in files if f.exists()])
-    sub = table.take(pa.array(members)).append_column("cluster", pa.array(labels[members]))
+    sub = names.take(pa.array(members)).append_column("cluster", pa.array(labels[members]))
     sub = sub.append_column("member", pa.array(members)).append_column(
         "neg_stars", pc.negate(pc.fill_null(sub.column("stars"), 0)))
     ordered = sub.sort_by([("cluster", "ascending"), ("license_rank", "ascending"),
@@ -373,12 +370,13 @@ def _pairs_nodes(edges: np.ndarray, total: int) -> np.ndarray:
     return nodes
 
 
-def _write_clusters(out: Path, files: list[Path], total: int, labels: np.ndarray, sizes: np.ndarray,
+def _write_clusters(out: Path, names: pa.Table | None, labels: np.ndarray, sizes: np.ndarray,
                     removed: np.ndarray, kind: np.ndarray, side: np.ndarray) -> None:
-    members = np.flatnonzero(sizes[labels] >= 2) if total else np.empty(0, np.int64)
-    table = pa.concat_tables([pq.read_table(f, columns=[REPO, PATH]) for f in files if f.exists()]) \
-        if files else pa.table({REPO: pa.array([], pa.string()), PATH: pa.array([], pa.string())})
-    sub = table.take(pa.array(members, pa.int64())) if total else table
+    members = np.flatnonzero(sizes[labels] >= 2) if names is not None else np.empty(0, np.int64)
+    if names is None:
+        sub = pa.table({REPO: pa.array([], pa.string()), PATH: pa.array([], pa.string())})
+    else:
+        sub = names.select([REPO, PATH]).take(pa.array(members, pa.int64()))
     sub = sub.append_column("cluster", pa.array(labels[members], pa.int64()))
     sub = sub.append_column("kept", pa.array(~removed[members]))
     sub = sub.append_column("kind", pa.array(kind[members].tolist(), pa.string()))
@@ -386,7 +384,7 @@ def _write_clusters(out: Path, files: list[Path], total: int, labels: np.ndarray
     pq.write_table(sub, out / REPORT_DIR / "clusters.parquet", compression="zstd")
 
 
-def _report(files: list[Path], total: int, labels: np.ndarray, sizes: np.ndarray, removed: np.ndarray,
+def _report(names: pa.Table | None, labels: np.ndarray, sizes: np.ndarray, removed: np.ndarray,
             keeper: np.ndarray, kind: np.ndarray, side: np.ndarray, cfg: DedupConfig, bands: int, rows: int,
             exact_pairs: int, near_pairs: int, against: Path | None) -> dict[str, Any]:
     input_files = int((side == 0).sum())
@@ -394,8 +392,8 @@ def _report(files: list[Path], total: int, labels: np.ndarray, sizes: np.ndarray
     histogram = Counter(int(s) for s in cluster_sizes)
     examples: list[dict[str, Any]] = []
     picks = np.flatnonzero(removed)[:: max(1, int(removed.sum()) // 10 or 1)][:10]
-    if picks.size:
-        table = pa.concat_tables([pq.read_table(f, columns=[REPO, PATH]) for f in files if f.exists()])
+    if picks.size and names is not None:
+        table = names
         for i in picks.tolist():
             k = int(keeper[i])
             examples.append({"removed": {"repo": table[REPO][i].as_py(), "path": table[PATH][i].as_py()},

@@ -24,7 +24,7 @@ import yaml
 
 from stackwright.curate.licenses.normalize import EQUIVALENT_WORDS, tokenize
 
-INDEX_FORMAT = 8
+INDEX_FORMAT = 9
 # Bigrams that occur in more references than this are left out of the inverted index (they are
 # still compared when candidates are scored): "of the", "the software", ...
 MAX_POSTINGS = 1500
@@ -145,7 +145,6 @@ class LicenseIndex:
         self.inv_refs: np.ndarray = state["inv_refs"]
         self.exact: dict[bytes, int] = state["exact"]
         self.phrases: dict[tuple[int, int], list[int]] = state["phrases"]
-        self.similarity_refs: np.ndarray = state["similarity_refs"]
         self.inv_count: np.ndarray = state["inv_count"]  # indexed bigrams per reference
         self.listed: np.ndarray = state["listed"]  # the reference's license is on the SPDX list
         self.by_spdx: dict[str, str] = {}
@@ -274,7 +273,6 @@ def _compile(root: Path, version: str) -> dict:
     bg_off = np.zeros(len(refs) + 1, dtype=np.int64)
     bg_off[1:] = np.cumsum([p.size for p in bg_parts])
     # Inverted index over the references matched by similarity.
-    sim = np.array(similarity, dtype=np.int32)
     keys = np.concatenate([bg_parts[i] for i in similarity])
     owners = np.concatenate([np.full(bg_parts[i].size, i, dtype=np.int32) for i in similarity])
     order = np.argsort(keys, kind="stable")
@@ -302,7 +300,6 @@ def _compile(root: Path, version: str) -> dict:
         "inv_refs": inv_refs.astype(np.int32),
         "exact": exact,
         "phrases": phrases,
-        "similarity_refs": sim,
         "inv_count": np.bincount(inv_refs, minlength=len(refs)).astype(np.int32),
         "listed": np.array([_listed(r, licenses) or " " in r.expression for r in refs], dtype=bool),
     }

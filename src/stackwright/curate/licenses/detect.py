@@ -40,7 +40,6 @@ NOTICE_FILE = "notice-file"
 MANIFEST = "manifest"
 README = "readme"
 DECLARED = "declared"
-SPDX_HEADER = "spdx-header"
 
 MAX_EVIDENCE_BYTES = 2_000_000
 _README_NAME = re.compile(r"(?i)^readme(?:[._\-][\w.\-]*)?$")

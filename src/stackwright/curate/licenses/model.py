@@ -25,6 +25,9 @@ NO_MATCH = "no_match"
 UNMATCHED_TEXT = "unmatched_text"  # a known license plus text no reference explains (a modified license)
 TIMEOUT = "timeout"
 
+# Evidence kind of a file's own SPDX-License-Identifier header.
+SPDX_HEADER = "spdx-header"
+
 
 def join_spdx(expressions: list[str], operator: str) -> str:
     """The distinct expressions, in order, joined with ``AND`` or ``OR`` (parenthesised as needed)."""

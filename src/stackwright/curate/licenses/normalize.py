@@ -9,7 +9,6 @@ Normalised text is a list of word tokens; each token remembers its line for repo
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 # Equivalent words from the SPDX matching guidelines (equivalentwords.txt): the second spelling
 # is replaced by the first. Multi-word forms are handled before tokenising.
@@ -95,8 +94,6 @@ _BULLET = re.compile(
 _MARKUP = re.compile(r"\{\{|\}\}|\[\[|\]\]|<<beginoptional>>|<<endoptional>>")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
-# Lines that introduce a license text without being part of it ("The MIT License (MIT)").
-TITLE_WORDS = frozenset({"the", "license", "licence", "version", "v", "and"})
 
 
 def normalized_lines(text: str) -> list[tuple[int, str]]:
@@ -128,8 +125,3 @@ def tokenize(text: str) -> tuple[list[str], list[int]]:
             tokens.extend(words)
             lines.extend([number] * len(words))
     return tokens, lines
-
-
-def normalized_key(tokens: Sequence[str]) -> str:
-    """The normalised text as one string, for exact comparison and caching."""
-    return " ".join(tokens)

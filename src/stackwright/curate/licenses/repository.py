@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from stackwright.config import LicenseConfig, ReadConfig
-from stackwright.curate.licenses.detect import Decision, Evidence, LicenseDetector, is_evidence_path
+from stackwright.curate.licenses.detect import (
+    Decision,
+    Evidence,
+    LicenseDetector,
+    is_evidence_path,
+)
 from stackwright.curate.licenses.model import (
     BINARY,
     NOASSERTION,
+    SPDX_HEADER,
     TOO_LARGE,
     UNDECODABLE,
     UNKNOWN,
@@ -84,7 +90,7 @@ class FileVerdict:
     header: str | None
 
     def to_json(self, explain: bool = False) -> dict[str, Any]:
-        item: dict[str, Any] = {"path": self.path, "kind": "spdx-header" if self.header else "text",
+        item: dict[str, Any] = {"path": self.path, "kind": SPDX_HEADER if self.header else "text",
                                 "spdx": self.spdx}
         if self.detection.reason and not self.header:
             item["reason"] = self.detection.reason

@@ -54,6 +54,6 @@ def decide_repositories(results: list[ScanResult], config: Any) -> dict[str, Fol
     for repo in sorted(evidence):
         items = sorted(evidence[repo], key=lambda e: (e.folder, e.path, e.kind))
         decided = detector.decide(items, declared.get(repo))
-        out[repo] = [(d.folder, d.spdx, d.category, d.evidence_label)
-                     for _, d in sorted(decided.decisions.items())]
+        out[repo] = {folder: (d.spdx, d.category, d.evidence_label)
+                     for folder, d in sorted(decided.decisions.items())}
     return out

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from stackwright.config import BuildConfig, LicenseConfig
 from stackwright.curate.licenses import evidence as ev
+from stackwright.curate.licenses.model import SPDX_HEADER
 from stackwright.pipeline.step import StepStats, register_step
 from stackwright.records import (
     CONTENT,
@@ -29,8 +30,8 @@ from stackwright.records import (
     with_columns,
 )
 
-# repo -> [(folder, spdx, category, evidence label)]
-FolderDecisions = list[tuple[str, str, str, str]]
+# folder -> (spdx, category, evidence label), per repository
+FolderDecisions = dict[str, tuple[str, str, str]]
 _DETECTORS: dict[str, Any] = {}
 
 
@@ -113,7 +114,7 @@ class AnnotateLicenses:
                 if "spdx-license-identifier" in content[:8192].lower():
                     header = detector.file_header(content)
                 if header is not None:
-                    found = (header, detector.policy.category(header), "spdx-header")
+                    found = (header, detector.policy.category(header), SPDX_HEADER)
                 spdx.append(found[0])
                 category.append(found[1])
                 evidence.append(found[2])
@@ -121,11 +122,11 @@ class AnnotateLicenses:
 
 
 def _nearest(folders: FolderDecisions, path: str) -> tuple[str, str, str]:
-    by_folder = {f: (s, c, e) for f, s, c, e in folders}
     for folder in ev.covering_dirs(path):
-        if folder in by_folder:
-            return by_folder[folder]
-    return by_folder[""]
+        found = folders.get(folder)
+        if found is not None:
+            return found
+    return folders[""]
 
 
 @dataclass(frozen=True)
