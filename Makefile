@@ -31,7 +31,7 @@ bench: setup
 	$(PY) benchmarks/licenses.py
 	$(PY) benchmarks/languages.py
 	$(PY) benchmarks/dedup.py
-	$(PY) benchmarks/pii_secrets.py
+	$(PY) benchmarks/pii.py
 
 clean:
 	rm -rf $(VENV) stackwright-demo bench-out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import ipaddress
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,20 @@ def test_email_and_ip_f1_on_the_presidio_cases() -> None:
     result = score_cases(CASES)["per_label"]
     assert result[EMAIL]["f1"] >= 0.95
     assert result[IP_ADDRESS]["f1"] >= 0.95
+
+
+def test_email_finder_equals_the_expression() -> None:
+    """``find_emails`` tries the expression only at each ``@``; it must find what finditer finds."""
+    from stackwright.curate.pii.network import _EMAIL
+
+    texts = [
+        "a@b.co x.y@z.org é@x.com éa@x.com _a@x.com .a@x.com a.@x.com " + "l" * 70 + "@x.com",
+        "@@a@b.com@c.com a@b.c @decorator\ndef f(): pass  mail me: first.last+tag@sub.example.co.uk.",
+        "user@localhost jane@mail.example.org,bob@example.net;carol@example.com)",
+        ("x" * 63) + "@a.io " + ("y" * 64) + "@b.io " + ("z" * 65) + "@c.io",
+    ]
+    for text in texts:
+        assert [(e.start, e.end) for e in find_emails(text)] == [m.span() for m in _EMAIL.finditer(text)]
 
 
 def test_email_shapes() -> None:
@@ -137,3 +152,28 @@ def test_build_with_the_pii_step_redacts_and_counts(tmp_path: Path) -> None:
     red = tmp_path / "red"
     assert run_cli("pii", "redact", out, red).returncode == 0
     assert read_manifest(red)["steps"]["pii"]["in"] == 1
+
+
+def test_detector_slot_for_names_and_usernames() -> None:
+    """A registered detector (the slot a NER model fills) runs when configured, and its classes are
+    redacted with placeholders by default."""
+    from stackwright.config import PiiConfig
+    from stackwright.curate.pii.entities import USERNAME, Entity
+    from stackwright.curate.pii.scan import DETECTORS, register_detector
+
+    @register_detector("test-handles")
+    def handles(text: str) -> list[Entity]:
+        return [Entity(m.start(), m.end(), USERNAME, "handle") for m in re.finditer(r"(?<=@)[a-z]+\b", text)]
+
+    try:
+        text = "# maintained by @octocat, mail ops@example.com"
+        assert [e.label for e in scan(text)] == [EMAIL]  # not configured: not run
+        config = PiiConfig(detectors=["test-handles"])
+        entities = scan(text, config)
+        assert [e.label for e in entities] == [USERNAME, EMAIL]
+        redacted, counts = redact(text, entities, config)
+        assert "octocat" not in redacted and "<USERNAME>" in redacted and counts[USERNAME] == 1
+        with pytest.raises(ValueError, match=r"unknown PII detector.*nope"):
+            scan(text, PiiConfig(detectors=["nope"]))
+    finally:
+        DETECTORS.pop("test-handles", None)

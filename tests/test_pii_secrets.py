@@ -1,6 +1,6 @@
 """Key and password detection (``stackwright.curate.pii.secrets``): provider formats, generic
 assignments, high-entropy strings, the negatives BigCode filters out, spans on the value only, and the
-ground-truth corpus gate against detect-secrets with BigCode's plugin set."""
+ground-truth corpus gate against detect-secrets as BigCode ran it, and the two trigger engines."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import base64
 import importlib.util
 import itertools
 import json
+import os
 import random
 import string
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ import pytest
 from helpers import corpora_dir
 from stackwright.curate.pii.entities import KEY, PASSWORD
 from stackwright.curate.pii.secrets import find_secrets, shannon_entropy
+from stackwright.curate.pii.triggers import hyperscan_available
 
 ALNUM = string.ascii_letters + string.digits
 HEXL = "0123456789abcdef"
@@ -93,6 +97,13 @@ POSITIVES = [
     ("DATABASE_URL = 'postgres://app:{v}@db.internal:5432/app'", "k8Tq2vLw9", PASSWORD),
     ("curl -u admin:{v} https://api.local", "Gr4p3Fru1t!", PASSWORD),
     ('if (password == "{v}") {{', "Let-me-1n!", PASSWORD),
+    ('password = "{v}"', "correct horse battery staple", PASSWORD),
+    # more provider formats
+    ("age: {v}", "AGE-SECRET-KEY-1" + fake(58, "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 27), KEY),
+    ("fb = '{v}'", fake(15, string.digits, 28) + "|" + fake(27, ALNUM + "_-", 29), KEY),
+    ('set apikey="{v}"', "API-" + fake(26, string.ascii_uppercase + string.digits, 30), KEY),
+    ("sourcegraph: {v}", fake(40, "0123456789abcdefABCDEF", 31), KEY),
+    ("BEDROCK_KEY={v}", "ABSKQmVkcm9ja0FQSUtleS" + fake(110, ALNUM, 32) + "=", KEY),
 ]
 
 
@@ -139,7 +150,26 @@ NEGATIVES = [
     "logger.info('getRemoteAccessTokenForServiceAccount')",
     "name = 'SomeVeryLongCamelCaseIdentifierName'",
     "path = 'src/stackwright/curate/pii/secrets.py'",
+    "password = 'Enter your password'",
+    "password_hint = 'the name of your first pet'",
+    "key = AKIAXXXXXXXXXXXXXXXX",
+    "x = a || b | c",
+    "ok = 'GSSAPI-VIRHEKAPSELOINTIMERKKIJONO'",
+    "apiVersion: v1\nkind: Secret\ndata:\n  password: {{ .Values.Password }}\n  csrf: ''\n"
+    "  extra: YmFyCg==\n",
+    "apiVersion: v1\nkind: ConfigMap\ndata:\n  config: YWRtaW46cGFzc3dvcmQ=\n",
 ]
+
+
+def test_kubernetes_secret_data_values() -> None:
+    value = base64.b64encode(b"admin:" + fake(12).encode()).decode()
+    block = base64.b64encode(json.dumps({"auths": {"registry": {"auth": fake(20)}}}).encode()).decode()
+    text = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ntype: Opaque\ndata:\n"
+        f"  login: {value}\n  .dockercfg: |\n    {block}\nstringData: {{}}\n"
+    )
+    found = [text[e.start : e.end] for e in find_secrets(text)]
+    assert found == [value, block]
 
 
 @pytest.mark.parametrize("text", NEGATIVES)
@@ -186,16 +216,55 @@ def test_corpus_gate() -> None:
                 not case["text"][e.start : e.end].lower().startswith(("password =", "api_key =", "secret ="))
             )
     if importlib.util.find_spec("detect_secrets") is None:
-        assert ours[0] >= 0.85 and ours[1] >= 0.85, ours
+        assert ours[0] >= 0.9 and ours[1] >= 0.9, ours
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from pii_secrets import detect_secrets_scanner
+    import tempfile
 
-    scanner = detect_secrets_scanner()
-    assert scanner is not None
-    theirs = _prf(cases, scanner[0])
-    # detect-secrets' scan_line (eager, as BigCode ran it) flags nearly every line, so its recall is not a
-    # bar for a usable detector: we require its precision and F1 or better, and recall >= 0.85.
-    assert ours[0] >= theirs[0], (ours, theirs)
-    assert ours[2] >= theirs[2], (ours, theirs)
-    assert ours[1] >= 0.85, ours
+    from pii import detect_secrets_predictors
+
+    with tempfile.TemporaryDirectory() as tmp:
+        predictors = detect_secrets_predictors(Path(tmp))
+        bigcode = _prf(cases, predictors["detect-secrets (BigCode)"])
+        adhoc = _prf(cases, predictors["scan_line (adhoc)"])
+    # detect-secrets the way BigCode ran it (its plugins and filters, scan_file): we must match or beat
+    # both its precision and its recall.
+    assert ours[0] >= bigcode[0], (ours, bigcode)
+    assert ours[1] >= bigcode[1], (ours, bigcode)
+    # Its ad-hoc line scan (eager, unfiltered) flags most lines: a better F1, not its recall.
+    assert ours[2] >= adhoc[2], (ours, adhoc)
+    assert ours[1] >= 0.9, ours
+
+
+def test_trigger_engines_agree() -> None:
+    """Hyperscan and the Python re fallback find exactly the same entities (the fallback runs where the
+    hyperscan wheel does not install)."""
+    if not hyperscan_available():
+        pytest.skip("hyperscan is not installed: only the re engine is available here")
+    texts = [t.format(v=v) for t, v, _ in POSITIVES] + NEGATIVES
+    path = _corpus()
+    if path is not None:
+        texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line]
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts += [p.read_text(encoding="utf-8", errors="replace") for p in sorted(stdlib.glob("[a-h]*.py"))]
+    texts += ["naïve café: ключ token = 'Zq8\u00e9Wx3Lp9Vt2Ks7Rm4Nj6' from 2001:db8::1, jürgen@example.org"]
+    script = (
+        "import json, sys\n"
+        "from stackwright.curate.pii.scan import scan\n"
+        "texts = json.load(sys.stdin)\n"
+        "print(json.dumps([[repr(e) for e in scan(t)] for t in texts]))\n"
+    )
+    results = []
+    for env_extra in ({}, {"STACKWRIGHT_NO_HYPERSCAN": "1"}):
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            input=json.dumps(texts),
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env_extra},
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        results.append(json.loads(proc.stdout))
+    assert sum(map(len, results[0])) > 50
+    assert results[0] == results[1]

@@ -146,6 +146,12 @@ class PiiConfig(BaseModel):
         default_factory=lambda: ["global"],
         description="IP scopes redacted (private, loopback, documentation, dns, ... are kept by default)",
     )
+    name: PiiMode = Field("placeholder", description="NAME entities of model-based detectors: <NAME>")
+    username: PiiMode = Field("placeholder", description="USERNAME entities of model-based detectors")
+    detectors: list[str] = Field(
+        default_factory=list,
+        description="extra detectors registered by name (model-based NAME/USERNAME detectors)",
+    )
 
 
 class BuildConfig(BaseModel):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, KEY, PASSWORD
+from stackwright.curate.pii.network import ip_scope as ip_scope_of
 from stackwright.curate.pii.scan import scan
 
 ALIASES = {"EMAIL_ADDRESS": EMAIL, "IP": IP_ADDRESS, "IPV4": IP_ADDRESS, "IPV6": IP_ADDRESS, "SECRET": KEY,
@@ -18,6 +19,21 @@ SCORED = (EMAIL, IP_ADDRESS, KEY, PASSWORD)
 def matches(a: tuple[int, int], b: tuple[int, int]) -> bool:
     overlap = max(0, min(a[1], b[1]) - max(a[0], b[0]))
     return overlap > 0.8 * (a[1] - a[0]) and overlap > 0.8 * (b[1] - b[0])
+
+
+def _label(entity: dict[str, Any]) -> str:
+    raw = str(entity.get("label") or entity.get("type"))
+    return ALIASES.get(raw, raw)
+
+
+def _redacted_reference(entity: dict[str, Any], text: str) -> bool:
+    """Whether the default policy should redact a reference address: its scope (given, or computed from
+    its text when the case gives none) or the scope of the IPv4 address it embeds is global."""
+    scopes = {entity.get("ip_scope"), entity.get("embedded_ipv4_scope")}
+    if entity.get("ip_scope") is None:
+        value = text[int(entity["start"]) : int(entity["end"])]
+        scopes.add(ip_scope_of(value.split("/")[0].split("%")[0]))
+    return "global" in scopes
 
 
 def score_cases(path: Path, ip_scope: str = "all") -> dict[str, Any]:
@@ -34,16 +50,25 @@ def score_cases(path: Path, ip_scope: str = "all") -> dict[str, Any]:
             raise ValueError(f"{path}:{number}: not a JSON object with a text") from None
         reference: dict[str, list[tuple[int, int]]] = {label: [] for label in SCORED}
         for e in case.get("entities") or []:
-            label = ALIASES.get(str(e.get("label") or e.get("type")), str(e.get("label") or e.get("type")))
+            label = _label(e)
             if label not in reference:
                 continue
-            if label == IP_ADDRESS and ip_scope == "redacted" and e.get("ip_scope", "global") != "global":
+            if label == IP_ADDRESS and ip_scope == "redacted" and not _redacted_reference(e, text):
                 continue
             reference[label].append((int(e["start"]), int(e["end"])))
         predicted: dict[str, list[tuple[int, int]]] = {label: [] for label in SCORED}
         for e in scan(text):
             if e.label in predicted and (e.label != IP_ADDRESS or ip_scope == "all" or e.redact):
                 predicted[e.label].append((e.start, e.end))
+        if case.get("spans_given") is False and isinstance(case.get("expected_count"), int):
+            # A case that states only how many entities of one class the text holds: scored by count.
+            label = _label({"type": case.get("entity_type")})
+            if label in counts:
+                found = len(predicted[label])
+                counts[label]["tp"] += min(found, case["expected_count"])
+                counts[label]["reference"] += case["expected_count"]
+                counts[label]["predicted"] += found
+            continue
         for label in SCORED:
             used: set[int] = set()
             for ref in reference[label]:

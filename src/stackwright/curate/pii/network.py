@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 
 from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, Entity
+from stackwright.curate.pii.triggers import Trigger, TriggerScanner
 
 _EMAIL = re.compile(
     r"(?<![\w.%+\-])[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?"
@@ -43,17 +45,55 @@ PUBLIC_DNS = frozenset({
 REDACTED_SCOPES = frozenset({"global"})
 
 
+_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+
+
 def find_emails(text: str) -> list[Entity]:
-    if "@" not in text:
-        return []
-    return [Entity(m.start(), m.end(), EMAIL, "email") for m in _EMAIL.finditer(text)]
+    """What ``_EMAIL.finditer`` finds, tried only at each ``@``: a match must start where the run of
+    local-part characters before the ``@`` starts (its look-behind refuses any other start)."""
+    out: list[Entity] = []
+    at = text.find("@")
+    cursor = 0
+    while at >= 0:
+        start = at
+        while start > cursor and at - start <= 64 and text[start - 1] in _LOCAL_CHARS:
+            start -= 1
+        if at - start <= 64 and start < at:
+            m = _EMAIL.match(text, start)
+            if m is not None:
+                out.append(Entity(m.start(), m.end(), EMAIL, "email"))
+                cursor = m.end()
+        at = text.find("@", max(at + 1, cursor))
+    return out
+
+
+# Where an address can start: the look-aheads of the two branches of _IP (for Hyperscan's pass).
+_IP_STARTS = TriggerScanner([Trigger(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:"), Trigger(r"\d{1,3}\.\d")])
+
+
+def _ip_matches(text: str) -> Iterator[re.Match[str]]:
+    """``_IP.finditer(text)``, with Hyperscan tried only where an address can start: every match starts
+    where a branch's look-ahead holds and no word character, ``:`` or ``.`` precedes, that is at the
+    leftmost start of a trigger match."""
+    starts = _IP_STARTS.starts(text)
+    if starts is None:
+        yield from _IP.finditer(text)
+        return
+    cursor = 0
+    for start in starts:
+        if start < cursor:
+            continue
+        m = _IP.match(text, start)
+        if m is not None:
+            yield m
+            cursor = m.end()
 
 
 def find_ips(text: str, redact_scopes: frozenset[str] = REDACTED_SCOPES) -> list[Entity]:
     if "." not in text and ":" not in text:
         return []
     out: list[Entity] = []
-    for m in _IP.finditer(text):
+    for m in _ip_matches(text):
         v6 = m.group("v6")
         value = v6 if v6 is not None else m.group("v4")
         if not any(c.isdigit() for c in value) and value != "::":

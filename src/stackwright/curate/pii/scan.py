@@ -19,13 +19,36 @@ import hashlib
 import hmac
 import string
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from stackwright.config import PiiConfig
 from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, KEY, NAME, PASSWORD, USERNAME, Entity
 from stackwright.curate.pii.network import find_emails, find_ips
 
 _PRIORITY = {KEY: 0, PASSWORD: 1, EMAIL: 2, IP_ADDRESS: 3, NAME: 4, USERNAME: 5}
+
+
+# The slot for more detectors (a model-based NAME / USERNAME tagger): a function of the text that returns
+# entities, registered under a name that ``PiiConfig.detectors`` lists to run it.
+Detector = Callable[[str], list[Entity]]
+DETECTORS: dict[str, Detector] = {}
+
+
+def register_detector(name: str) -> Callable[[Detector], Detector]:
+    def deco(fn: Detector) -> Detector:
+        DETECTORS[name] = fn
+        return fn
+
+    return deco
+
+
+def extra_detectors(config: PiiConfig) -> list[Detector]:
+    """The registered detectors the configuration asks for (a clear error for unknown names)."""
+    unknown = [name for name in config.detectors if name not in DETECTORS]
+    if unknown:
+        known = ", ".join(sorted(DETECTORS)) or "none registered"
+        raise ValueError(f"unknown PII detector(s) {', '.join(unknown)}; available: {known}")
+    return [DETECTORS[name] for name in config.detectors]
 
 
 def scan(text: str, config: PiiConfig | None = None) -> list[Entity]:
@@ -35,6 +58,8 @@ def scan(text: str, config: PiiConfig | None = None) -> list[Entity]:
     config = config or PiiConfig()
     found = [*find_secrets(text), *find_emails(text),
              *find_ips(text, frozenset(config.ip_redact_scopes))]
+    for detector in extra_detectors(config) if config.detectors else ():
+        found.extend(detector(text))
     return resolve_overlaps(found)
 
 
@@ -49,7 +74,7 @@ def resolve_overlaps(entities: Iterable[Entity]) -> list[Entity]:
 
 def _mode(config: PiiConfig, label: str) -> str:
     return {EMAIL: config.email, IP_ADDRESS: config.ip_address, KEY: config.key,
-            PASSWORD: config.password}.get(label, "placeholder")
+            PASSWORD: config.password, NAME: config.name, USERNAME: config.username}.get(label, "placeholder")
 
 
 def redact(text: str, entities: list[Entity], config: PiiConfig | None = None) -> tuple[str, Counter[str]]:

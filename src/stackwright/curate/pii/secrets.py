@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from stackwright.curate.pii.entities import KEY, PASSWORD, Entity
+from stackwright.curate.pii.triggers import Trigger, TriggerScanner
 
 __all__ = ["find_secrets", "shannon_entropy"]
 
@@ -259,13 +260,30 @@ def _check_artifactory(value: str, text: str, start: int) -> bool:
     return not (value.isalpha() and sum(c.isupper() for c in value[2:]) >= 2)
 
 
-def _check_jwt(value: str, text: str, start: int) -> bool:
-    head = value.split(".", 1)[0]
+def _b64json(part: str) -> bytes:
     try:
-        raw = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
-        return isinstance(json.loads(raw), dict)
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
     except (ValueError, binascii.Error):
-        return False
+        return b""
+
+
+def _check_jwt(value: str, text: str, start: int) -> bool:
+    """A header that decodes to a JSON object, or at least starts like one (``{"alg":...`` with a damaged
+    tail still is a token; random base64 that happens to start with ``eyJ`` is not)."""
+    raw = _b64json(value.split(".", 1)[0])
+    try:
+        return isinstance(json.loads(raw), dict)
+    except ValueError:
+        return raw.startswith(b'{"') and raw[2:3].isalpha()
+
+
+def _check_aws(value: str, text: str, start: int) -> bool:
+    """The format is strong enough alone; only the ``X`` placeholder (``AKIAXXXXXXXX...``) is no key."""
+    return "XXXX" not in value
+
+
+def _check_octopus(value: str, text: str, start: int) -> bool:
+    return any(c.isdigit() for c in value) and _default_check(value, text, start)
 
 
 def _check_url_password(value: str, text: str, start: int) -> bool:
@@ -296,7 +314,7 @@ _P: list[tuple[str, tuple[str, ...], str, str, int, Callable[[str, str, int], bo
         r"A[KSBC][IC]A[A-Z0-9]{16}(?![A-Za-z0-9])",
         "",
         0,
-        _default_check,
+        _check_aws,
     ),
     (
         "github-token",
@@ -426,7 +444,7 @@ _P: list[tuple[str, tuple[str, ...], str, str, int, Callable[[str, str, int], bo
         r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
         "",
         0,
-        _default_check,
+        _always,
     ),
     ("notion-token", ("ntn_",), r"ntn_\d{11}[A-Za-z0-9]{35}(?![A-Za-z0-9_])", "", 0, _default_check),
     ("vault-token", ("hvs.", "hvb."), r"hv[sb]\.[\w-]{90,}", "", 0, _default_check),
@@ -490,6 +508,16 @@ _P: list[tuple[str, tuple[str, ...], str, str, int, Callable[[str, str, int], bo
         _always,
     ),
     (
+        "aws-bedrock-key",
+        ("ABSKQmVkcm9ja0FQSUtleS", "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t"),
+        r"ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{100,}={0,2}|bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[\w+/=&%-]*",
+        "",
+        0,
+        _always,
+    ),
+    ("facebook-app-token", ("|",), r"\d{15,16}\|[\w-]{27}(?![\w-])", "0123456789", 16, _default_check),
+    ("octopus-deploy-key", ("API-",), r"API-[A-Z0-9]{26}(?![\w-])", "", 0, _check_octopus),
+    (
         "url-password",
         ("://",),
         r"://[^\s:@/'\"`<>]*:(?P<v>[^\s:@/'\"`<>]+)@(?=[\w\[])",
@@ -521,16 +549,20 @@ for _name, _triggers, _pattern, _back, _back_max, _check in _P:
     for _t in _triggers:
         _BY_TRIGGER.setdefault(_t, []).append(_Rule(_name, re.compile(_pattern), _back, _back_max, _check))
 
-_QUOTE_TAIL = r"(?=[A-Za-z0-9+/=_.-]{20})"
-_PROVIDER_TRIGGERS = re.compile(
-    "|".join(re.escape(t) for t in sorted(_BY_TRIGGER, key=len, reverse=True))
-    + "|"
-    + "|".join(q + _QUOTE_TAIL for q in ('"', "'", "`"))
-    + r"|-u[ \t]|--user[ \t]"
-    + "|"
-    + "|".join(c + r"(?=[\w-]{23,25}\.[\w-]{6}\.)" for c in "MNO")
+# The two trigger passes (see triggers.py): provider literals, quotes before a long base64-ish value and
+# curl's -u; secret-like words, ASCII case-insensitively.
+_LITERALS = sorted(_BY_TRIGGER, key=len, reverse=True)
+_QUOTES = ('"', "'", "`")
+_CURL = ("-u[ \t]", "--user[ \t]")
+_PROVIDER_SCANNER = TriggerScanner(
+    [Trigger("|".join(re.escape(t) for t in _LITERALS))]
+    + [Trigger(q, ahead="[A-Za-z0-9+/=_.-]{20}", consume=1) for q in _QUOTES]
+    + [Trigger(c) for c in _CURL]
 )
-_WORD_TRIGGERS = re.compile(r"pass|pwd|secret|token|key|auth|credential|login|clou|sumo|access")
+_QUOTE_INDEX = {1 + i: q for i, q in enumerate(_QUOTES)}
+_WORD_SCANNER = TriggerScanner(
+    [Trigger("pass|pwd|secret|token|key|auth|credential|login|clou|sumo|access|sourcegraph")], caseless=True
+)
 _QUOTED_VALUE = re.compile(r"[A-Za-z0-9+/=_.-]{20,1000}")
 _CURL_USER = re.compile(r"(?:-u|--user)[ \t]+[\"']?(?P<u>[^\s\"':]*)[\"']?:[\"']?(?P<v>[^\s\"']*)")
 _ASSIGN_VALUE = re.compile(
@@ -565,6 +597,7 @@ _SOFTLAYER_NAME = re.compile(
     r"(?i)(?:softlayer|^[-\"']*sl)[_-]?(?:api[_-]?)?(?:key|pwd|password|pass|token)$"
 )
 _AWS_NAME = re.compile(r"(?i)aws.*(?:secret|key|token)")
+_SOURCEGRAPH_VALUE = re.compile(r"(?:sgp_(?:[a-fA-F0-9]{16}_|local_)?)?[a-fA-F0-9]{40}")
 _SUMO_NAME = re.compile(r"(?i)sumo.*(?:id|key)$")
 
 
@@ -618,6 +651,21 @@ def _check_high_entropy(value: str, text: str, start: int) -> bool:
     return _random_enough(value)
 
 
+_NOT_PASSPHRASE = re.compile(
+    r"(?i)\b(?:pass(?:word|wd|phrase)?|secret|token|key|your|enter|please|here|type|invalid|wrong|incorrect"
+    r"|required|missing|must|should|cannot|can't|not|error|failed)\b"
+)
+
+
+def _passphrase(value: str) -> bool:
+    """A quoted value of a few words assigned to a password or secret name (``"correct horse battery
+    staple"``), not a message about one (``"Wrong password"``, ``"Enter your token"``)."""
+    words = value.split()
+    if not 2 <= len(words) <= 6 or not 8 <= len(value) <= 64 or value.rstrip()[-1] in ":?.!)":
+        return False
+    return not (_placeholder(value) or _TEMPLATE.search(value) or _NOT_PASSPHRASE.search(value))
+
+
 def _check_generic(kind: str | None, value: str, text: str, start: int, quoted: bool) -> bool:
     if kind is None:
         return False
@@ -630,6 +678,8 @@ def _check_generic(kind: str | None, value: str, text: str, start: int, quoted: 
             return False
         if re.search(r"[(\[]|\.\w+\(|^(?:os|process|env|ENV|System|config|settings)\.", value):
             return False
+    if quoted and " " in value.strip() and kind in ("password", "key!"):
+        return _passphrase(value)
     if kind == "password":
         return _password_like(value)
     return _token_like(value, text, start) or (quoted and kind == "key!" and _secretish(value))
@@ -668,6 +718,8 @@ def _keyword(text: str, ns: int, ne: int) -> tuple[int, int, str, str] | None:
             and not _placeholder_chars(value)
         ):
             return vs, ve, KEY, "aws-secret-key"
+        if "sourcegraph" in name.lower() and _SOURCEGRAPH_VALUE.fullmatch(value):
+            return vs, ve, KEY, "sourcegraph-token"
         if _SUMO_NAME.search(name) and re.fullmatch(r"su[A-Za-z0-9]{12}|[A-Za-z0-9]{64}", value):
             if not _placeholder_chars(value) and _mixed(value):
                 return vs, ve, KEY, "sumologic-key"
@@ -688,26 +740,50 @@ def _keyword(text: str, ns: int, ne: int) -> tuple[int, int, str, str] | None:
 _SECRET_NAME = re.compile(r"(?i)password|passwd|secret|token|apikey|api_key|credential")
 
 
-def _ascii_lower(text: str) -> str:
-    return text.lower() if text.isascii() else text.translate(_LOWER_TABLE)
+_K8S_SECRET = re.compile(r"(?m)^[ \t]*kind:[ \t]*[\"']?[Ss]ecret[\"']?[ \t]*$")
+_K8S_DATA = re.compile(r"(?m)^(?P<ind>[ \t]*)(?:data|stringData):[ \t]*$")
+_K8S_ENTRY = re.compile(
+    r"(?P<ind>[ \t]+)[\"']?[\w.-]+[\"']?:[ \t]*(?:(?P<block>[|>][-+]?)[ \t]*\n[ \t]+)?"
+    r"(?P<v>[A-Za-z0-9+/=_-]{8,})[ \t]*$",
+    re.M,
+)
 
 
-_LOWER_TABLE = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+def _kubernetes_secrets(text: str) -> list[tuple[int, int, int, str, str]]:
+    """Values under ``data:`` of a Kubernetes ``kind: Secret`` manifest: base64 of the secret itself."""
+    found = []
+    for d in _K8S_DATA.finditer(text):
+        outer = len(d.group("ind").expandtabs())
+        pos = d.end() + 1
+        while pos < len(text):
+            m = _K8S_ENTRY.match(text, pos)
+            line_end = text.find("\n", pos)
+            line_end = len(text) if line_end < 0 else line_end
+            line = text[pos:line_end]
+            if line.strip() and len(line) - len(line.lstrip()) <= outer:
+                break  # the block ended
+            if m is not None:
+                raw = _b64json(m.group("v").replace("+", "-").replace("/", "_"))
+                if len(raw.rstrip(b"\n")) >= 6 and not _placeholder_chars(m.group("v")):
+                    found.append((m.start("v"), 0, m.end("v"), KEY, "kubernetes-secret"))
+                line_end = m.end()
+            pos = line_end + 1
+    return found
 
 
 def find_secrets(text: str) -> list[Entity]:
     """KEY and PASSWORD spans of ``text`` (the value only), sorted and non-overlapping."""
     found: list[tuple[int, int, int, str, str]] = []  # start, priority, end, label, detail
     n = len(text)
-    for t in _PROVIDER_TRIGGERS.finditer(text):
-        hit = t.start()
-        lit = t.group()
-        if lit in ('"', "'", "`"):
+    for hit, hit_end, index in _PROVIDER_SCANNER.scan(text):
+        if index in _QUOTE_INDEX:
+            lit = _QUOTE_INDEX[index]
             m = _QUOTED_VALUE.match(text, hit + 1)
             if m and m.end() < n and text[m.end()] == lit and _check_high_entropy(m.group(), text, m.start()):
                 found.append((m.start(), 2, m.end(), KEY, "high-entropy"))
             continue
-        if lit.startswith(("-u ", "-u\t", "--user")):
+        lit = text[hit:hit_end]
+        if index > len(_QUOTES):
             m = _CURL_USER.match(text, hit)
             if m is None:
                 continue
@@ -742,12 +818,12 @@ def find_secrets(text: str) -> list[Entity]:
             if rule.check(text[vs:ve], text, vs):
                 found.append((vs, 0, ve, PASSWORD if rule.name in _PASSWORD_RULES else KEY, rule.name))
                 break
-    low = _ascii_lower(text)
+    if "kind:" in text and _K8S_SECRET.search(text):
+        found.extend(_kubernetes_secrets(text))
     done = -1
-    for t in _WORD_TRIGGERS.finditer(low):
-        if t.start() < done:
+    for ns, ne, _index in _WORD_SCANNER.scan(text):
+        if ns < done:
             continue
-        ns, ne = t.start(), t.end()
         while ns > 0 and text[ns - 1] in _IDENT:
             ns -= 1
         while ne < n and text[ne] in _IDENT:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from stackwright.config import BuildConfig, PiiConfig
-from stackwright.curate.pii.scan import redact, scan
+from stackwright.curate.pii.scan import extra_detectors, redact, scan
 from stackwright.pipeline.step import StepStats, register_step
 from stackwright.records import CONTENT
 from stackwright.records import field as record_field
@@ -38,4 +38,6 @@ class RedactPii:
 
 @register_step("pii")
 def _make(config: BuildConfig | None = None) -> RedactPii:
-    return RedactPii(config.pii if config is not None else PiiConfig())
+    settings = config.pii if config is not None else PiiConfig()
+    extra_detectors(settings)  # unknown detector names fail before the build starts
+    return RedactPii(settings)
