@@ -447,6 +447,41 @@ def eval_pii_cmd(
     out.print(table)
 
 
+decontaminate_app = typer.Typer(help="Benchmark decontamination.", no_args_is_help=True)
+app.add_typer(decontaminate_app, name="decontaminate")
+
+
+@decontaminate_app.command("export")
+def decontaminate_export_cmd(
+    benchmarks: Annotated[list[str], typer.Argument(help="Built-in benchmarks (humaneval) or benchmark files "
+                                                         "(JSONL, or text files of one snippet each).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder.")],
+    fields: Annotated[str | None, typer.Option(help="Comma-separated JSONL fields [all strings].")] = None,
+    min_chars: Annotated[int, typer.Option(min=1, help="Leave out snippets shorter than this.")] = 50,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier export in --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Write benchmark snippets as a dataset, for `stackwright dedup DATASET --against OUT`."""
+    from stackwright.build import BuildError
+    from stackwright.config import ConfigError
+    from stackwright.curate.decontaminate import write_benchmark_dataset
+
+    field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else []
+    try:
+        result = write_benchmark_dataset(benchmarks, out_dir, fields=field_list, min_chars=min_chars,
+                                         overwrite=overwrite)
+    except (ConfigError, BuildError) as exc:
+        fail(str(exc))
+    manifest = result.manifest
+    summary = {"dataset": str(result.out), "rows": manifest["rows"],
+               "repositories": [r["repo"] for s in manifest["sources"] for r in s["repositories"]]}
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    out.print(f"exported {summary['rows']:,} benchmark snippets ({', '.join(summary['repositories'])}) "
+              f"to {summary['dataset']}", highlight=False, soft_wrap=True)
+
+
 def run() -> None:
     try:
         app()

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
 MB = 1_000_000
 
@@ -154,6 +154,29 @@ class PiiConfig(BaseModel):
     )
 
 
+class DecontaminateConfig(BaseModel):
+    """Benchmark texts whose files the ``decontaminate`` step removes (see curate.decontaminate)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    benchmarks: list[str] = Field(
+        default_factory=lambda: ["humaneval"], description="built-in benchmarks (humaneval)"
+    )
+    files: list[Path] = Field(
+        default_factory=list, description="extra benchmarks: JSONL files, or text files of one snippet each"
+    )
+    fields: list[str] = Field(
+        default_factory=list, description="JSONL fields holding benchmark text (default: every string field)"
+    )
+    min_chars: int = Field(
+        50, ge=1, description="snippets shorter than this after whitespace normalisation are not matched"
+    )
+
+    @field_serializer("files")
+    def _files_as_text(self, files: list[Path]) -> list[str]:
+        return [str(f) for f in files]
+
+
 class BuildConfig(BaseModel):
     """Everything that decides the content of a built dataset, plus how it is executed."""
 
@@ -166,7 +189,7 @@ class BuildConfig(BaseModel):
     compression_level: int = Field(3, ge=1, le=22, description="zstd level of the Parquet shards")
     steps: list[str] = Field(
         default_factory=lambda: ["drop_empty", "licenses", "license_filter", "languages", "language_filter",
-                                 "quality", "pii"],
+                                 "quality", "decontaminate", "pii"],
         description="curation steps, in order",
     )
     licenses: LicenseConfig = LicenseConfig()
@@ -174,6 +197,7 @@ class BuildConfig(BaseModel):
     quality: QualityConfig = QualityConfig()
     dedup: DedupConfig = DedupConfig()
     pii: PiiConfig = PiiConfig()
+    decontaminate: DecontaminateConfig = DecontaminateConfig()
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
     ray_address: str | None = None

@@ -1,5 +1,6 @@
 """Curation steps. Importing this package registers every step under its name."""
 
+from stackwright.curate import decontaminate as _decontaminate  # noqa: F401  ("decontaminate")
 from stackwright.curate import empty as _empty  # noqa: F401  (registers "drop_empty")
 from stackwright.curate import languages as _languages  # noqa: F401  ("languages", "language_filter")
 from stackwright.curate import quality as _quality  # noqa: F401  ("quality")
