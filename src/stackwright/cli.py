@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from stackwright import __version__
 
@@ -150,6 +152,9 @@ def build_cmd(
         _print_summary(summary, "build finished")
 
 
+DEMO_RELEASE = "v0.1.0"
+
+
 @app.command("demo")
 def demo_cmd(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder.")] = Path(
@@ -166,18 +171,33 @@ def demo_cmd(
     license its metadata declares.
     """
     from stackwright.config import load_build_config
+    from stackwright.release.manifest import DATACARD_HTML, ReleaseError
+    from stackwright.release.writer import make_release, remove_release
     from stackwright.sources.installed import InstalledPythonSource
 
     config = load_build_config(None, workers=workers, shard_size=16_000_000)
     source = InstalledPythonSource(limit_bytes=limit_mb * 1_000_000)
+    # The demo ends with a release of what it built, remade on every run: OUT/release/v0.1.0.
+    release_dir = out_dir / "release" / DEMO_RELEASE
+    try:
+        remove_release(release_dir)
+    except ReleaseError as exc:
+        _release_fail(exc)
     if not as_json:
         err.print(f"demo: reading the Python installation at {source.location} (about {limit_mb} MB)")
     result = _run_build([source], out_dir, config, True, progress and not as_json)
+    try:
+        make_release(out_dir, DEMO_RELEASE, release_dir)
+    except ReleaseError as exc:
+        _release_fail(exc)
     summary = _summary(result)
+    summary.update(release=str(release_dir), datacard=str(release_dir / DATACARD_HTML))
     if as_json:
         print(json.dumps(summary, indent=2))
         return
     _print_summary(summary, "stackwright demo")
+    out.print(f"release {DEMO_RELEASE}: {release_dir}  (data card: {summary['datacard']})", highlight=False,
+              markup=False, soft_wrap=True)
     out.print(
         "next: python -c \"import pyarrow.dataset as ds; "
         f"print(ds.dataset('{summary['dataset']}/data').head(3).to_pandas())\""
@@ -480,6 +500,152 @@ def decontaminate_export_cmd(
         return
     out.print(f"exported {summary['rows']:,} benchmark snippets ({', '.join(summary['repositories'])}) "
               f"to {summary['dataset']}", highlight=False, soft_wrap=True)
+
+
+class _ReleaseGroup(TyperGroup):
+    """``stackwright release DATASET ...`` is ``stackwright release make DATASET ...``: a first argument
+    that names no sub-command (``diff``, ``verify``, ``make``) is the dataset to release."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] != "--help":
+            args = ["make", *args]
+        return super().parse_args(ctx, args)
+
+
+release_app = typer.Typer(
+    cls=_ReleaseGroup, no_args_is_help=True,
+    help="Versioned releases: make (stackwright release DATASET --version vX.Y.Z --out DIR), verify, diff.",
+)
+app.add_typer(release_app, name="release")
+
+
+def _release_fail(exc: Exception) -> NoReturn:
+    from rich.markup import escape
+
+    fail(escape(str(exc)))
+
+
+@release_app.command("make")
+def release_make_cmd(
+    dataset: Annotated[Path, typer.Argument(help="A built stackwright dataset folder.")],
+    version: Annotated[str, typer.Option("--version", help="Release version: vMAJOR.MINOR.PATCH[-pre].")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="New release folder (must not exist).")],
+    exclude: Annotated[Path | None, typer.Option(help="Opt-out list: owner or owner/repo per line.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Make an immutable release of a dataset: shards, manifest with checksums, data card, username index.
+
+    Also: `stackwright release DATASET --version vX.Y.Z --out DIR`.
+    """
+    from stackwright.release.manifest import ReleaseError
+    from stackwright.release.writer import make_release
+
+    def progress(message: str) -> None:
+        err.print(f"release: {message}", highlight=False, markup=False, soft_wrap=True)
+
+    try:
+        manifest = make_release(dataset, version, out_dir, exclude=exclude,
+                                progress=None if as_json else progress)
+    except ReleaseError as exc:
+        _release_fail(exc)
+    summary = _release_summary(out_dir, manifest)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"release {version}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("files", f"{summary['rows']:,}")
+    table.add_row("repositories", f"{summary['repositories']:,}")
+    table.add_row("content", f"{summary['content_bytes'] / 1e6:,.2f} MB")
+    table.add_row("parquet (zstd)", f"{summary['file_bytes'] / 1e6:,.2f} MB in {summary['shards']} shard(s)")
+    if manifest["optouts"]["source"]:
+        removed = manifest["optouts"]["removed"]
+        table.add_row("opt-outs removed", f"{sum(removed.values()):,} files of {len(removed):,} repositories")
+    out.print(table)
+    out.print(f"release: {summary['release']}\ndata card: {summary['datacard']}", highlight=False,
+              markup=False, soft_wrap=True)
+
+
+def _release_summary(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    from stackwright.release.manifest import DATACARD_HTML
+
+    return {"release": str(out_dir), "version": manifest["version"], "rows": manifest["rows"],
+            "repositories": manifest["repositories"], "content_bytes": manifest["content_bytes"],
+            "file_bytes": manifest["file_bytes"], "shards": len(manifest["shards"]),
+            "optouts": manifest["optouts"], "datacard": str(out_dir / DATACARD_HTML)}
+
+
+@release_app.command("verify")
+def release_verify_cmd(
+    release: Annotated[Path, typer.Argument(help="A release folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check every file of a release against its manifest; exit 1 on any problem."""
+    from stackwright.release.manifest import ReleaseError
+    from stackwright.release.verify import verify_release
+
+    try:
+        problems = verify_release(release)
+    except ReleaseError as exc:
+        _release_fail(exc)
+    if as_json:
+        print(json.dumps({"release": str(release), "ok": not problems, "problems": problems}, indent=2))
+    else:
+        for problem in problems:
+            out.print(f"problem: {problem}", highlight=False, markup=False, soft_wrap=True)
+        if not problems:
+            out.print(f"ok: {release} matches its manifest", highlight=False, markup=False, soft_wrap=True)
+    if problems:
+        if not as_json:
+            err.print(f"error: {release} failed verification: {len(problems)} problem(s)", highlight=False,
+                      markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED_CHECK)
+
+
+@release_app.command("diff")
+def release_diff_cmd(
+    a: Annotated[Path, typer.Argument(help="The earlier release folder.")],
+    b: Annotated[Path, typer.Argument(help="The later release folder.")],
+    limit: Annotated[int, typer.Option(min=0, help="Most repositories and files listed per change.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False,
+) -> None:
+    """What changed between two releases: repositories (with why they went) and files."""
+    from stackwright.release.diff import diff_releases
+    from stackwright.release.manifest import ReleaseError
+
+    try:
+        result = diff_releases(a, b, limit=limit)
+    except ReleaseError as exc:
+        _release_fail(exc)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    show = {"highlight": False, "markup": False, "soft_wrap": True}
+    ra, rb, repos, files = result["a"], result["b"], result["repositories"], result["files"]
+    out.print(f"release diff {ra['version']} -> {rb['version']}", **show)
+    out.print(f"files: {ra['files']:,} -> {rb['files']:,} (+{files['added']['count']:,}, "
+              f"-{files['removed']['count']:,}, {files['unchanged']:,} unchanged)", **show)
+    out.print(f"repositories: {ra['repositories']:,} -> {rb['repositories']:,} "
+              f"(+{repos['added']['count']:,}, -{repos['removed']['count']:,})", **show)
+    for title, listed, line in (
+        ("repositories removed", repos["removed"],
+         lambda r: f"{r['repo']} ({_files(r['files'])}): {r['reason']}"),
+        ("repositories added", repos["added"], lambda r: f"{r['repo']} ({_files(r['files'])})"),
+        ("files removed", files["removed"], lambda r: f"{r['repo']}: {r['path']}"),
+        ("files added", files["added"], lambda r: f"{r['repo']}: {r['path']}"),
+    ):
+        if not listed["count"]:
+            continue
+        out.print(f"{title}:", **show)
+        for item in listed["items"]:
+            out.print(f"  {line(item)}", **show)
+        if listed["truncated"]:
+            out.print(f"  ... and {listed['count'] - len(listed['items']):,} more (--limit, --json)", **show)
+
+
+def _files(n: int) -> str:
+    return f"{n:,} file" if n == 1 else f"{n:,} files"
 
 
 def run() -> None:

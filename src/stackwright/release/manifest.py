@@ -1,0 +1,71 @@
+"""The release manifest: its format name, version rules, file names, and how to read one back.
+
+A release is identified by a semantic version (``v1.2.0``, ``v2.0.0-rc.1``) so that users can cite
+exactly the data a model was trained on, and tools can order releases.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+FORMAT = "stackwright-release"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATA_DIR = "data"
+USERNAMES_INDEX = "index/usernames.parquet"
+DATACARD_MD = "datacard.md"
+DATACARD_HTML = "datacard.html"
+
+# vMAJOR.MINOR.PATCH with an optional pre-release (semver 2.0 without build metadata: "+" has no
+# place in a folder name that people type).
+_NUMBER = r"(?:0|[1-9][0-9]*)"
+_PRE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+_VERSION = re.compile(rf"v{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-{_PRE_ID}(?:\.{_PRE_ID})*)?")
+
+
+class ReleaseError(Exception):
+    """A release that cannot be made or read; the message is shown to the user as one line."""
+
+
+def check_version(version: str) -> str:
+    """``version`` when it is ``vX.Y.Z`` or ``vX.Y.Z-pre.release``; a ReleaseError otherwise."""
+    if not isinstance(version, str) or _VERSION.fullmatch(version) is None:
+        shown = ascii(version)[:60]
+        raise ReleaseError(
+            f"invalid release version {shown}: use vMAJOR.MINOR.PATCH, e.g. v1.0.0 or v1.1.0-rc.1"
+        )
+    return version
+
+
+def read_release_manifest(release: Path) -> dict[str, Any]:
+    """The manifest of a release folder; a ReleaseError when there is no release there."""
+    path = release / MANIFEST
+    if not release.is_dir():
+        raise ReleaseError(f"{release}: no such release folder")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReleaseError(f"{release} is not a stackwright release (no {MANIFEST})") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ReleaseError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ReleaseError(f"{release} is not a stackwright release ({MANIFEST} has no format {FORMAT!r})")
+    return data
+
+
+def username_of(repo: str) -> str:
+    """The lower-cased owner of an ``owner/name`` repository (the whole name when it has no owner)."""
+    return repo.split("/", 1)[0].lower()
+
+
+def is_inside_path(name: object) -> bool:
+    """Whether a path from a manifest stays inside the release: relative, "/"-separated, no "..".
+
+    Manifests may come from anywhere; a shard path like ``../../etc/passwd`` must never be opened.
+    """
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or "\x00" in name:
+        return False
+    return all(part not in (".", "..") for part in PurePosixPath(name).parts)

@@ -1,0 +1,112 @@
+"""Opt-outs applied to a release: whose code must not be in it.
+
+For now the list is a text file, one entry per line: ``owner`` (every repository of that GitHub user
+or organisation) or ``owner/repo``, with ``#`` comments, matched case-insensitively, as GitHub names
+are. A registry of opt-out requests will later provide the same :class:`OptOuts` interface, so the
+release writer only ever asks ``excludes(repo)`` and ``describe()``.
+
+Every line is validated against GitHub's naming rules: a list that says something unexpected (a URL,
+a path, a wildcard) is refused with its line number rather than silently matching nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from stackwright.release.manifest import ReleaseError
+
+# A GitHub login: letters, digits and hyphens, at most 39, not starting or ending with a hyphen
+# (a few old accounts have two hyphens in a row, so those are accepted).
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?")
+# A repository name: letters, digits, ".", "-" and "_", at most 100; "." and ".." are not names.
+_REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+MAX_LIST_BYTES = 64_000_000
+# Only ASCII blanks are trimmed: Unicode spaces (U+2028, U+00A0, ...) make a line invalid, not shorter.
+_BLANK = " \t\r"
+
+
+class OptOuts(Protocol):
+    """What the release writer needs from a source of opt-outs."""
+
+    def excludes(self, repo: str) -> bool: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class OptOutList:
+    """Opt-outs read from a text file (see the module docstring for the format)."""
+
+    source: str | None = None  # the list file's name
+    sha256: str | None = None
+    owners: frozenset[str] = field(default_factory=frozenset)
+    repos: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def entries(self) -> int:
+        return len(self.owners) + len(self.repos)
+
+    def excludes(self, repo: str) -> bool:
+        name = repo.lower()
+        return name in self.repos or name.split("/", 1)[0] in self.owners
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "sha256": self.sha256, "entries": self.entries}
+
+
+NO_OPTOUTS = OptOutList()
+
+
+def parse_entry(text: str, where: str) -> tuple[str, str | None]:
+    """(owner, repo or None) of one opt-out entry, lower-cased; a ReleaseError naming ``where``."""
+    # Checked before lower-casing: str.lower() maps some non-ASCII letters (the Kelvin sign) to ASCII.
+    owner, slash, name = text.strip(_BLANK).partition("/")
+    if not _LOGIN.fullmatch(owner):
+        raise ReleaseError(
+            f"{where}: {ascii(text.strip(_BLANK))[:80]} is not a GitHub user or organisation "
+            "name (expected owner or owner/repo)"
+        )
+    owner, name = owner.lower(), name.lower()
+    if not slash:
+        return owner, None
+    if not _REPO_NAME.fullmatch(name) or name in (".", ".."):
+        raise ReleaseError(
+            f"{where}: {ascii(text.strip(_BLANK))[:80]} is not a GitHub repository "
+            "(expected owner or owner/repo)"
+        )
+    return owner, f"{owner}/{name}"
+
+
+def read_optout_list(path: Path) -> OptOutList:
+    """Parse an opt-out list file; any line that is not a valid entry is an error with its number."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ReleaseError(f"{path}: no such opt-out list") from None
+    except IsADirectoryError:
+        raise ReleaseError(f"{path}: the opt-out list is a folder, not a file") from None
+    except OSError as exc:
+        raise ReleaseError(f"{path}: cannot read the opt-out list ({exc.strerror})") from None
+    if len(data) > MAX_LIST_BYTES:
+        raise ReleaseError(f"{path}: opt-out list larger than {MAX_LIST_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReleaseError(f"{path}: the opt-out list is not UTF-8 text (byte {exc.start})") from None
+    owners: set[str] = set()
+    repos: set[str] = set()
+    # Only "\n" ends a line: any other control character is part of a line, and refused there.
+    for number, line in enumerate(text.split("\n"), start=1):
+        content = line.split("#", 1)[0]
+        if not content.strip(_BLANK):
+            continue
+        owner, repo = parse_entry(content, f"{path} line {number}")
+        if repo is None:
+            owners.add(owner)
+        else:
+            repos.add(repo)
+    return OptOutList(path.name, hashlib.sha256(data).hexdigest(), frozenset(owners), frozenset(repos))
