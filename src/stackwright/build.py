@@ -44,6 +44,7 @@ from stackwright.pipeline.task import (
     result_path,
     write_atomic,
 )
+from stackwright.registry import step as _optout_step  # noqa: F401  (registers "optout")
 from stackwright.sources import Source, open_source
 from stackwright.sources.base import SkipCounter, WorkItem
 
@@ -193,6 +194,26 @@ def _scan_licenses(plan: Plan, job: Job, executor: Any, console: Console, progre
     return decide_repositories(results, job.config)
 
 
+def _gather_optouts(plan: Plan, config: BuildConfig, pipeline: Pipeline, console: Console,
+                    progress: bool) -> Any:
+    """Confirm the input's ``.stackwright-optout`` tokens and read the verified opt-outs (see
+    stackwright.registry.ingest); a registry that is configured but unusable fails the build."""
+    from stackwright.registry.errors import RegistryError
+    from stackwright.registry.ingest import gather_optouts
+
+    executor = make_executor(config.executor, config.workers, config.ray_address)
+    status = console.status("reading the opt-out registry and token files") if progress else None
+    if status is not None:
+        status.start()
+    try:
+        return gather_optouts(plan.tasks, Job("", config, pipeline), executor)
+    except RegistryError as exc:
+        raise BuildError(f"opt-outs: {exc}") from None
+    finally:
+        if status is not None:
+            status.stop()
+
+
 DEDUP_STEP = "dedup"
 STAGE_DIR = "_stage"
 
@@ -257,6 +278,10 @@ def _build(
             plan = plan_build(source_specs, config, pipeline, out)
     else:
         plan = plan_build(source_specs, config, pipeline, out)
+    context: dict[str, Any] = {}
+    if "optout" in pipeline.needs:
+        context["optout"] = _gather_optouts(plan, config, pipeline, console, progress)
+        plan.fingerprint = context["optout"].fold(plan.fingerprint)
     _prepare_out(out, plan.fingerprint, overwrite)
 
     results: dict[int, TaskResult] = {}
@@ -270,7 +295,6 @@ def _build(
     resumed = len(results)
 
     executor = make_executor(config.executor, config.workers, config.ray_address)
-    context: dict[str, Any] = {}
     if "licenses" in pipeline.needs and pending:
         context["licenses"] = _scan_licenses(plan, Job(str(out), config, pipeline), executor, console,
                                              progress)
@@ -296,6 +320,9 @@ def _build(
          "sha256": r.sha256}
         for r in ordered
     ]
+    extra: dict[str, Any] = {"licenses": _license_settings(config)} if "licenses" in pipeline.needs else {}
+    if "optout" in context:
+        extra["optouts"] = context["optout"].manifest(steps.get("optout"))
     manifest = make_manifest(
         config=config.model_dump(exclude={"executor", "workers", "ray_address"}),
         plan_fingerprint=plan.fingerprint,
@@ -303,7 +330,7 @@ def _build(
         shards=shards,
         steps=steps,
         counts=merge_counts(r.counts for r in ordered),
-        extra={"licenses": _license_settings(config)} if "licenses" in pipeline.needs else None,
+        extra=extra or None,
     )
     seconds = time.perf_counter() - started
     stats = {

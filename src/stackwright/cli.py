@@ -648,6 +648,192 @@ def _files(n: int) -> str:
     return f"{n:,} file" if n == 1 else f"{n:,} files"
 
 
+optout_app = typer.Typer(
+    no_args_is_help=True,
+    help="The opt-out registry: developers' requests to leave the dataset (add, list, show, verify, reject).",
+)
+app.add_typer(optout_app, name="optout")
+
+_DB_HELP = ("Registry database URL, sqlite:///PATH or postgresql://USER@HOST/DB (default: "
+            "$STACKWRIGHT_REGISTRY, else registry.sqlite in $STACKWRIGHT_DATA or "
+            "~/.local/share/stackwright).")
+OptOutDb = Annotated[str | None, typer.Option("--db", help=_DB_HELP, show_default=False)]
+OptOutActor = Annotated[str | None, typer.Option(help="Who decides, for the audit log (default: cli:$USER).")]
+
+
+def _optout_fail(exc: Exception) -> NoReturn:
+    from rich.markup import escape
+
+    fail(escape(str(exc)))
+
+
+def _optout_registry(db: str | None) -> Any:
+    from stackwright.registry import Registry, RegistryError
+
+    try:
+        return Registry.open(db)
+    except RegistryError as exc:
+        _optout_fail(exc)
+
+
+def _optout_actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _print_request(request: Any, *, contact: bool = False) -> None:
+    show = {"highlight": False, "markup": False, "soft_wrap": True}
+    data = request.admin_json(contact=contact)
+    for key in ("id", "username", "scope", "status", "verifier", "decided_by", "reason", "applied_release",
+                "created_at", "updated_at", "challenge", "contact"):
+        if key in data and data[key] is not None:
+            out.print(f"{key + ':':17}{data[key]}", **show)
+    out.print(f"{'entries:':17}{', '.join(data['entries'])}", **show)
+
+
+@optout_app.command("add")
+def optout_add_cmd(
+    username: Annotated[str, typer.Argument(help="GitHub user or organisation that opts out.")],
+    contact: Annotated[str, typer.Option(help="Email address or URL to reach the requester (kept private).")],
+    repos: Annotated[list[str] | None, typer.Argument(help="Repositories: NAME or USERNAME/NAME.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Opt out every repository of USERNAME.")] = False,
+    db: OptOutDb = None,
+    actor: OptOutActor = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the request as JSON.")] = False,
+) -> None:
+    """Record an opt-out request (pending) and print the token that proves ownership."""
+    from stackwright.registry import RegistryError
+    from stackwright.registry.ingest import OPTOUT_FILE
+
+    if everything and repos:
+        fail("give repositories or --all, not both")
+    if not everything and not repos:
+        fail("name the repositories to opt out, or --all for every repository of the user")
+    with _optout_registry(db) as registry:
+        try:
+            request = registry.request_optout(username, "all" if everything else list(repos or []), contact,
+                                              actor=_optout_actor(actor))
+        except RegistryError as exc:
+            _optout_fail(exc)
+    how = (f"To verify it, commit a file named {OPTOUT_FILE} holding the token at the root of any "
+           f"repository of {request.username}: the next build that reads it verifies the request. "
+           f"A maintainer may also verify it: stackwright optout verify {request.id}")
+    if as_json:
+        print(json.dumps({**request.public_json(), "challenge": request.challenge, "instructions": how},
+                         indent=2))
+        return
+    show = {"highlight": False, "markup": False, "soft_wrap": True}
+    out.print(f"request {request.id}: {request.status} ({request.scope}: {', '.join(request.entries)})",
+              **show)
+    out.print(f"token: {request.challenge}", **show)
+    out.print(how, **show)
+
+
+@optout_app.command("list")
+def optout_list_cmd(
+    status: Annotated[str | None, typer.Option(help="pending, verified, rejected or applied.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most requests listed.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Requests skipped first (oldest first).")] = 0,
+    db: OptOutDb = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the requests as JSON.")] = False,
+) -> None:
+    """List opt-out requests, oldest first (never their contacts)."""
+    from stackwright.registry import RegistryError
+
+    with _optout_registry(db) as registry:
+        try:
+            requests = registry.list(status, limit=limit, offset=offset)
+        except RegistryError as exc:
+            _optout_fail(exc)
+    if as_json:
+        print(json.dumps([r.public_json() for r in requests], indent=2))
+        return
+    if not requests:
+        out.print(f"no {status + ' ' if status else ''}opt-out requests in {registry.url}", highlight=False,
+                  markup=False, soft_wrap=True)
+        return
+    table = Table(title_justify="left")
+    table.add_column("id", no_wrap=True, min_width=max(len(r.id) for r in requests))  # copied by users
+    for column in ("username", "status", "verifier", "entries", "created"):
+        table.add_column(column)
+    for r in requests:
+        entries = ", ".join(r.entries) if len(r.entries) <= 3 else f"{len(r.entries):,} repositories"
+        table.add_row(r.id, r.username, r.status, r.verifier or "", entries,
+                      r.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table, markup=False, highlight=False)
+
+
+@optout_app.command("show")
+def optout_show_cmd(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
+    db: OptOutDb = None,
+    show_contact: Annotated[bool, typer.Option(help="Also print the requester's contact.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the request and its audit log as JSON.")
+                       ] = False,
+) -> None:
+    """Show one request (token, decision) and its audit log; the contact only with --show-contact."""
+    from stackwright.registry import RegistryError
+
+    with _optout_registry(db) as registry:
+        try:
+            request = registry.get(request_id)
+            events = registry.audit(request_id) if request is not None else []
+        except RegistryError as exc:
+            _optout_fail(exc)
+    if request is None:
+        fail(f"no opt-out request {ascii(request_id)[:60]}")
+    if as_json:
+        print(json.dumps({**request.admin_json(contact=show_contact), "audit": events}, indent=2))
+        return
+    _print_request(request, contact=show_contact)
+    for event in events:
+        detail = ", ".join(f"{k}={v}" for k, v in event["detail"].items())
+        out.print(f"  {event['at'][:19]}  {event['action']:9} by {event['actor']}  {detail}", highlight=False,
+                  markup=False, soft_wrap=True)
+
+
+@optout_app.command("verify")
+def optout_verify_cmd(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
+    db: OptOutDb = None,
+    actor: OptOutActor = None,
+) -> None:
+    """Verify a pending request by hand (after checking that the requester owns the accounts)."""
+    from stackwright.registry import RegistryError
+
+    with _optout_registry(db) as registry:
+        try:
+            request = registry.verify(request_id, actor=_optout_actor(actor))
+        except RegistryError as exc:
+            _optout_fail(exc)
+    out.print(f"request {request.id}: {request.status} ({', '.join(request.entries)})", highlight=False,
+              markup=False, soft_wrap=True)
+
+
+@optout_app.command("reject")
+def optout_reject_cmd(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request id.")],
+    reason: Annotated[str, typer.Option(help="Why (shown to the requester).")],
+    db: OptOutDb = None,
+    actor: OptOutActor = None,
+) -> None:
+    """Reject a pending request, with the reason."""
+    from stackwright.registry import RegistryError
+
+    with _optout_registry(db) as registry:
+        try:
+            request = registry.reject(request_id, actor=_optout_actor(actor), reason=reason)
+        except RegistryError as exc:
+            _optout_fail(exc)
+    out.print(f"request {request.id}: {request.status}", highlight=False, markup=False, soft_wrap=True)
+
+
 def run() -> None:
     try:
         app()

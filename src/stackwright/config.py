@@ -177,6 +177,28 @@ class DecontaminateConfig(BaseModel):
         return [str(f) for f in files]
 
 
+class OptOutConfig(BaseModel):
+    """The opt-out registry a build honours (the ``optout`` step; see stackwright.registry).
+
+    ``registry`` is a database URL. None means ``$STACKWRIGHT_REGISTRY`` when set, else the default
+    SQLite file (``$STACKWRIGHT_DATA/registry.sqlite``, or ``~/.local/share/stackwright/registry.sqlite``)
+    when it exists, else no opt-outs. A registry that is configured but cannot be read fails the build.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registry: str | None = Field(None, description="opt-out registry URL (sqlite:///PATH, postgresql://...)")
+
+    @field_serializer("registry")
+    def _registry_without_password(self, registry: str | None) -> str | None:
+        # Dumped configs go into manifests and fingerprints: never with a database password.
+        if registry is None:
+            return None
+        from stackwright.registry.location import safe_url
+
+        return safe_url(registry)
+
+
 class BuildConfig(BaseModel):
     """Everything that decides the content of a built dataset, plus how it is executed."""
 
@@ -188,8 +210,8 @@ class BuildConfig(BaseModel):
     batch_bytes: int = Field(32 * MB, gt=0, description="content bytes per Arrow batch")
     compression_level: int = Field(3, ge=1, le=22, description="zstd level of the Parquet shards")
     steps: list[str] = Field(
-        default_factory=lambda: ["drop_empty", "licenses", "license_filter", "languages", "language_filter",
-                                 "quality", "decontaminate", "pii"],
+        default_factory=lambda: ["optout", "drop_empty", "licenses", "license_filter", "languages",
+                                 "language_filter", "quality", "decontaminate", "pii"],
         description="curation steps, in order",
     )
     licenses: LicenseConfig = LicenseConfig()
@@ -198,6 +220,7 @@ class BuildConfig(BaseModel):
     dedup: DedupConfig = DedupConfig()
     pii: PiiConfig = PiiConfig()
     decontaminate: DecontaminateConfig = DecontaminateConfig()
+    optout: OptOutConfig = OptOutConfig()
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
     ray_address: str | None = None
