@@ -154,7 +154,8 @@ def test_release_holds_every_file_and_counts_match_the_rows(dataset: Path, relea
     assert manifest["pii"] == source["steps"]["pii"]["counted"]
     assert manifest["pii"]["EMAIL"] == 2
     assert manifest["dedup"] is None
-    assert manifest["optouts"] == {"source": None, "sha256": None, "entries": 0, "removed": {}}
+    assert manifest["optouts"] == {"source": None, "sha256": None, "entries": 0, "removed": {},
+                                   "registry": None, "requests_applied": 0}
     listed = {r["repo"] for s in manifest["sources"] for r in s["repositories"]}
     assert listed == set(repos) and all("commit" in r for s in manifest["sources"] for r in s["repositories"])
 
@@ -283,15 +284,17 @@ def test_diff_reports_opt_outs_and_why_repositories_went(
     mb = read_manifest(b)
     rows_a = _release_rows(release)
     gone = Counter(r["repo"] for r in rows_a if r["repo"] in ("carol/x", "alice/web"))
+    listed = {"source": "optouts.txt", "sha256": _sha256(optouts), "entries": 3}
     assert mb["optouts"] == {
-        "source": "optouts.txt",
-        "sha256": _sha256(optouts),
-        "entries": 3,
+        **listed,
+        "list": listed,
+        "registry": None,
+        "requests_applied": 0,
         "removed": dict(sorted(gone.items())),
     }
     assert mb["rows"] == len(rows_a) - sum(gone.values())
     assert {r["repo"] for r in _release_rows(b)} == {"alice/tools", "Bob/lib", "dave/gone"}
-    assert mb["steps"]["optout"] == {
+    assert mb["steps"]["release_optout"] == {
         "in": len(rows_a),
         "out": mb["rows"],
         "dropped": {"opt-out": sum(gone.values())},

@@ -531,28 +531,46 @@ def release_make_cmd(
     version: Annotated[str, typer.Option("--version", help="Release version: vMAJOR.MINOR.PATCH[-pre].")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="New release folder (must not exist).")],
     exclude: Annotated[Path | None, typer.Option(help="Opt-out list: owner or owner/repo per line.")] = None,
+    db: Annotated[str | None, typer.Option("--db", show_default=False, help=(
+        "Opt-out registry URL (default: $STACKWRIGHT_REGISTRY, else the default registry file when it "
+        "exists): its verified opt-outs are left out and marked applied."))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Make an immutable release of a dataset: shards, manifest with checksums, data card, username index.
 
     Also: `stackwright release DATASET --version vX.Y.Z --out DIR`.
     """
+    manifest, applied = _make_release(dataset, version, out_dir, exclude=exclude, db=db,
+                                      from_release=False, quiet=as_json)
+    _print_release(out_dir, manifest, applied, as_json, f"release {version}")
+
+
+def _make_release(dataset: Path, version: str, out_dir: Path, *, exclude: Path | None, db: str | None,
+                  from_release: bool, quiet: bool) -> tuple[dict[str, Any], list[str]]:
+    from stackwright.registry import RegistryError
+    from stackwright.registry.release import make_release_honouring_registry
     from stackwright.release.manifest import ReleaseError
-    from stackwright.release.writer import make_release
 
     def progress(message: str) -> None:
         err.print(f"release: {message}", highlight=False, markup=False, soft_wrap=True)
 
     try:
-        manifest = make_release(dataset, version, out_dir, exclude=exclude,
-                                progress=None if as_json else progress)
-    except ReleaseError as exc:
+        return make_release_honouring_registry(dataset, version, out_dir, db=db, exclude=exclude,
+                                               from_release=from_release,
+                                               progress=None if quiet else progress)
+    except (ReleaseError, RegistryError) as exc:
         _release_fail(exc)
+
+
+def _print_release(out_dir: Path, manifest: dict[str, Any], applied: list[str], as_json: bool,
+                   title: str) -> None:
     summary = _release_summary(out_dir, manifest)
+    summary["requests_applied"] = applied
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    table = Table(title=f"release {version}", show_header=False, title_justify="left")
+    version = manifest["version"]
+    table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("files", f"{summary['rows']:,}")
@@ -562,6 +580,8 @@ def release_make_cmd(
     if manifest["optouts"]["source"]:
         removed = manifest["optouts"]["removed"]
         table.add_row("opt-outs removed", f"{sum(removed.values()):,} files of {len(removed):,} repositories")
+    if applied:
+        table.add_row("requests applied", f"{len(applied):,} (now applied in {version})")
     out.print(table)
     out.print(f"release: {summary['release']}\ndata card: {summary['datacard']}", highlight=False,
               markup=False, soft_wrap=True)
@@ -832,6 +852,41 @@ def optout_reject_cmd(
         except RegistryError as exc:
             _optout_fail(exc)
     out.print(f"request {request.id}: {request.status}", highlight=False, markup=False, soft_wrap=True)
+
+
+@optout_app.command("apply")
+def optout_apply_cmd(
+    release: Annotated[Path, typer.Argument(help="The release to start from.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="New release folder (must not exist).")],
+    version: Annotated[str | None, typer.Option("--version", help="New version [default: next patch].")] = (
+        None
+    ),
+    db: OptOutDb = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Make a new release from RELEASE without the code of verified opt-outs, and mark them applied."""
+    from stackwright.registry.location import default_url
+    from stackwright.registry.release import next_version
+    from stackwright.release.manifest import ReleaseError, read_release_manifest
+
+    try:
+        previous = read_release_manifest(release)
+    except ReleaseError as exc:
+        _release_fail(exc)
+    if version is None:
+        try:
+            version = next_version(str(previous.get("version", "")))
+        except ValueError as exc:
+            fail(str(exc))
+    manifest, applied = _make_release(release, version, out_dir, exclude=None, db=db or default_url(),
+                                      from_release=True, quiet=as_json)
+    _print_release(out_dir, manifest, applied, as_json, f"release {version} (from {previous.get('version')})")
+    if not as_json:
+        removed = manifest["optouts"]["removed"]
+        show = {"highlight": False, "markup": False, "soft_wrap": True}
+        out.print(f"removed: {sum(removed.values()):,} files of {len(removed):,} repositories", **show)
+        for repo, files in removed.items():
+            out.print(f"  {repo}: {files:,} file(s)", **show)
 
 
 def run() -> None:

@@ -44,7 +44,8 @@ from stackwright.release.usernames import write_usernames_index
 READ_ROWS = 4096
 DEDUP_REPORT = "dedup/report.json"
 PII_STEP = "pii"
-OPTOUT_STEP = "optout"
+# What releases removed for opt-outs (the build's own ``optout`` step keeps its statistics).
+OPTOUT_STEP = "release_optout"
 _DEDUP_KEYS = ("files", "removed", "removed_exact", "removed_near", "kept", "clusters", "largest_cluster")
 _DEDUP_SETTINGS = ("exact", "near", "threshold", "num_perm", "ngram", "bands", "rows")
 
@@ -59,14 +60,16 @@ def make_release(
     exclude: Path | None = None,
     progress: Progress | None = None,
     optouts: OptOuts | None = None,
+    from_release: bool = False,
 ) -> dict[str, Any]:
     """Write ``dataset`` as release ``version`` into the new folder ``out``; returns its manifest.
 
     ``exclude`` is an opt-out list file (see :mod:`stackwright.release.optouts`); ``optouts`` may
-    instead give any other source of opt-outs with the same interface.
+    instead give any other source of opt-outs with the same interface. With ``from_release``,
+    ``dataset`` may be an earlier release (a new release without newly opted-out code).
     """
     check_version(version)
-    source = _read_dataset(dataset)
+    source = _read_dataset(dataset, from_release)
     out = Path(out)
     _check_out(out, dataset)
     if exclude is not None and optouts is not None:
@@ -107,7 +110,7 @@ def remove_release(release: Path) -> None:
     shutil.rmtree(release)
 
 
-def _read_dataset(dataset: Path) -> dict[str, Any]:
+def _read_dataset(dataset: Path, from_release: bool = False) -> dict[str, Any]:
     path = dataset / "manifest.json"
     if not dataset.is_dir():
         raise ReleaseError(f"{dataset}: no such dataset folder")
@@ -119,8 +122,10 @@ def _read_dataset(dataset: Path) -> dict[str, Any]:
         raise ReleaseError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
         raise ReleaseError(f"{path}: not a stackwright dataset manifest (no shards)")
-    if manifest.get("format") == FORMAT:
+    if manifest.get("format") == FORMAT and not from_release:
         raise ReleaseError(f"{dataset} is already a release; make releases from a built dataset")
+    if from_release and manifest.get("format") != FORMAT:
+        raise ReleaseError(f"{dataset} is not a stackwright release")
     for shard in manifest["shards"]:
         if not (dataset / shard["path"]).is_file():
             raise ReleaseError(f"{dataset}: shard {shard['path']} is missing; rebuild the dataset")
@@ -285,26 +290,45 @@ def _manifest(
         for name, st in source.get("steps", {}).items()
     }
     described = optouts.describe()
+    is_release = source.get("format") == FORMAT
     if described.get("source") is not None or removed:
         files_removed = sum(removed.values())
+        before = steps.get(OPTOUT_STEP, {})  # a release made from a release adds to the earlier removals
+        dropped = dict(before.get("dropped", {}))
+        if files_removed:
+            dropped["opt-out"] = dropped.get("opt-out", 0) + files_removed
         steps[OPTOUT_STEP] = {
-            "in": summary.rows + files_removed,
+            "in": before.get("in", summary.rows + files_removed),
             "out": summary.rows,
-            "dropped": {"opt-out": files_removed} if files_removed else {},
+            "dropped": dropped,
         }
     pii_step = source.get("steps", {}).get(PII_STEP)
+    optout_record: dict[str, Any] = {**described, "removed": dict(sorted(removed.items()))}
+    if is_release:
+        optout_record["earlier"] = source.get("optouts")
+    elif source.get("optouts") is not None:
+        optout_record["build"] = source["optouts"]  # what the build's optout step honoured
+    based_on = (
+        {"based_on": {"version": source.get("version"), "path": str(dataset.resolve())}} if is_release else {}
+    )
+    dataset_record = (
+        source.get("dataset", {})
+        if is_release
+        else {
+            "path": str(dataset.resolve()),
+            "plan_fingerprint": source.get("plan_fingerprint"),
+            "created_at": source.get("created_at"),
+            "tool_version": (source.get("tool") or {}).get("version"),
+        }
+    )
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "tool": {"name": "stackwright", "version": __version__},
-        "dataset": {
-            "path": str(dataset.resolve()),
-            "plan_fingerprint": source.get("plan_fingerprint"),
-            "created_at": source.get("created_at"),
-            "tool_version": (source.get("tool") or {}).get("version"),
-        },
+        "dataset": dataset_record,
+        **based_on,
         "config": source.get("config", {}),
         "rows": summary.rows,
         "repositories": len(summary.repo_files),
@@ -315,7 +339,7 @@ def _manifest(
         "steps": steps,
         "pii": dict(sorted(pii_step.get("counted", {}).items())) if pii_step is not None else None,
         "dedup": _dedup_summary(dataset, source),
-        "optouts": {**described, "removed": dict(sorted(removed.items()))},
+        "optouts": optout_record,
         "sources": _sources(source.get("sources", []), optouts),
         "shards": shards,
     }
