@@ -32,6 +32,7 @@ bench: setup
 	$(PY) benchmarks/languages.py
 	$(PY) benchmarks/dedup.py
 	$(PY) benchmarks/pii.py
+	$(PY) benchmarks/attribution.py
 
 clean:
 	rm -rf $(VENV) stackwright-demo bench-out

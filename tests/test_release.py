@@ -114,6 +114,9 @@ def test_release_holds_every_file_and_counts_match_the_rows(dataset: Path, relea
         "data/part-00000.parquet",
         "datacard.html",
         "datacard.md",
+        "index/attribution/attribution.json",
+        "index/attribution/blocks.npy",
+        "index/attribution/bloom.bin",
         "index/usernames.parquet",
         "manifest.json",
     ]
@@ -167,7 +170,9 @@ def test_release_holds_every_file_and_counts_match_the_rows(dataset: Path, relea
         "bytes": data.stat().st_size,
         "sha256": _sha256(data),
     }
-    assert set(manifest["files"]) == {"datacard.html", "datacard.md", "index/usernames.parquet"}
+    assert set(manifest["files"]) == {"datacard.html", "datacard.md", "index/usernames.parquet",
+                                      "index/attribution/attribution.json", "index/attribution/blocks.npy",
+                                      "index/attribution/bloom.bin"}
     for name, entry in manifest["files"].items():
         assert entry == {"bytes": (release / name).stat().st_size, "sha256": _sha256(release / name)}
     assert manifest["file_bytes"] == data.stat().st_size

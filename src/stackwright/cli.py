@@ -668,6 +668,53 @@ def _files(n: int) -> str:
     return f"{n:,} file" if n == 1 else f"{n:,} files"
 
 
+@app.command("attribute")
+def attribute_cmd(
+    source: Annotated[str, typer.Argument(help="A file holding the snippet (a model completion), or -.")],
+    release: Annotated[Path, typer.Option("--release", help="A release folder.")],
+    min_overlap: Annotated[int | None, typer.Option(
+        help="Least characters shared with a file to report it [default: the index's, 111].")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Most matches to report.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Does a snippet appear in a release? Matching repositories, paths, licenses and the overlap."""
+    from stackwright.release.attribution import AttributionIndex
+    from stackwright.release.manifest import ATTRIBUTION_INDEX, ReleaseError, read_release_manifest
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"{source}: no such file")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{source}: cannot read it as UTF-8 text ({type(exc).__name__})")
+    try:
+        version = read_release_manifest(release).get("version")
+        index = AttributionIndex.open(release / ATTRIBUTION_INDEX)
+        matches = index.query(text, min_overlap=min_overlap, limit=limit)
+    except ReleaseError as exc:
+        _release_fail(exc)
+    except FileNotFoundError as exc:
+        _release_fail(FileNotFoundError(f"{release}: no attribution index ({exc})"))
+    except ValueError as exc:
+        _release_fail(exc)
+    result = {"release": str(release), "version": version, "found": bool(matches),
+              "query_chars": len(text), "matches": [m.to_json() for m in matches]}
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    show = {"highlight": False, "markup": False, "soft_wrap": True}
+    if not matches:
+        out.print(f"not found in release {version}", **show)
+        return
+    table = Table(title=f"found in release {version}", title_justify="left")
+    for column in ("repository", "path", "license", "overlap"):
+        table.add_column(column, justify="right" if column == "overlap" else "left")
+    for m in matches:
+        overlap = f"{m.overlap_chars:,} chars ({m.overlap_fraction:.0%})"
+        table.add_row(m.repo, m.path, m.license or "-", overlap)
+    out.print(table)
+
+
 optout_app = typer.Typer(
     no_args_is_help=True,
     help="The opt-out registry: developers' requests to leave the dataset (add, list, show, verify, reject).",

@@ -16,6 +16,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DATA_DIR = "data"
 USERNAMES_INDEX = "index/usernames.parquet"
+ATTRIBUTION_INDEX = "index/attribution"  # a folder: see stackwright.release.attribution
 DATACARD_MD = "datacard.md"
 DATACARD_HTML = "datacard.html"
 

@@ -24,8 +24,10 @@ import pyarrow.parquet as pq
 from stackwright import __version__
 from stackwright.pipeline.task import sha256_file
 from stackwright.records import DICTIONARY_COLUMNS, REPO, check_schema, columns_present
+from stackwright.release.attribution import build_attribution_index
 from stackwright.release.datacard import render_html, render_markdown
 from stackwright.release.manifest import (
+    ATTRIBUTION_INDEX,
     DATA_DIR,
     DATACARD_HTML,
     DATACARD_MD,
@@ -48,6 +50,8 @@ PII_STEP = "pii"
 OPTOUT_STEP = "release_optout"
 _DEDUP_KEYS = ("files", "removed", "removed_exact", "removed_near", "kept", "clusters", "largest_cluster")
 _DEDUP_SETTINGS = ("exact", "near", "threshold", "num_perm", "ngram", "bands", "rows")
+
+_ATTRIBUTION_KEYS = ("files", "blocks", "fingerprints", "index_bytes", "index_fraction_of_content", "parameters")
 
 Progress = Callable[[str], None]
 
@@ -194,13 +198,17 @@ def _write(
 
     say("username index")
     write_usernames_index(tmp / USERNAMES_INDEX, summary.repo_files, summary.repo_bytes)
+    say("attribution index")
+    attribution = build_attribution_index([tmp / s["path"] for s in shards], tmp / ATTRIBUTION_INDEX)
     manifest = _manifest(dataset, source, version, summary, shards, optouts, removed)
+    manifest["attribution"] = {k: attribution[k] for k in _ATTRIBUTION_KEYS if k in attribution}
     say("data card")
     (tmp / DATACARD_MD).write_text(render_markdown(manifest, folder), encoding="utf-8")
     (tmp / DATACARD_HTML).write_text(render_html(manifest, folder), encoding="utf-8")
+    index = sorted(p.relative_to(tmp).as_posix() for p in (tmp / ATTRIBUTION_INDEX).rglob("*") if p.is_file())
+    names = [DATACARD_HTML, DATACARD_MD, USERNAMES_INDEX, *index]
     manifest["files"] = {
-        name: {"bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)}
-        for name in (DATACARD_HTML, DATACARD_MD, USERNAMES_INDEX)
+        name: {"bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)} for name in names
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
