@@ -51,7 +51,9 @@ OPTOUT_STEP = "release_optout"
 _DEDUP_KEYS = ("files", "removed", "removed_exact", "removed_near", "kept", "clusters", "largest_cluster")
 _DEDUP_SETTINGS = ("exact", "near", "threshold", "num_perm", "ngram", "bands", "rows")
 
-_ATTRIBUTION_KEYS = ("files", "blocks", "fingerprints", "index_bytes", "index_fraction_of_content", "parameters")
+_ATTRIBUTION_KEYS = (
+    "files", "blocks", "fingerprints", "index_bytes", "index_fraction_of_content", "parameters"
+)
 
 Progress = Callable[[str], None]
 
