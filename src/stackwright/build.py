@@ -44,6 +44,7 @@ from stackwright.pipeline.task import (
     result_path,
     write_atomic,
 )
+from stackwright.records import REPO_METADATA_COLUMNS
 from stackwright.registry import step as _optout_step  # noqa: F401  (registers "optout")
 from stackwright.sources import Source, open_source
 from stackwright.sources.base import SkipCounter, WorkItem
@@ -120,6 +121,13 @@ def plan_build(source_specs: Sequence[str | Path | Source], config: BuildConfig,
     for task in tasks:
         digest.update(repr(task).encode("utf-8", errors="replace"))
     return Plan(tasks, skips, sources, digest.hexdigest())
+
+
+def metadata_columns(sources: Sequence[Source]) -> tuple[str, ...]:
+    """The repository metadata columns (stars, forks) that any source fills, in schema order; a source
+    lists those it fills in ``metadata_columns``. Every shard gets them, null where a source has none."""
+    filled = {name for s in sources for name in getattr(s, "metadata_columns", ())}
+    return tuple(name for name in REPO_METADATA_COLUMNS if name in filled)
 
 
 def _prepare_out(out: Path, fingerprint: str, overwrite: bool) -> None:
@@ -298,7 +306,8 @@ def _build(
     if "licenses" in pipeline.needs and pending:
         context["licenses"] = _scan_licenses(plan, Job(str(out), config, pipeline), executor, console,
                                              progress)
-    job = Job(str(out), config, pipeline.bind(context) if pipeline.needs else pipeline)
+    job = Job(str(out), config, pipeline.bind(context) if pipeline.needs else pipeline,
+              metadata_columns(plan.sources))
     with BuildProgress(plan.weight, plan.files, enabled=progress, console=console) as bar:
         for task in plan.tasks:
             if task.index in results:

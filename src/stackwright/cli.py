@@ -1024,6 +1024,72 @@ def portal_hash_password_cmd(
         fail(str(exc))
 
 
+@app.command("crawl")
+def crawl_cmd(
+    list_file: Annotated[Path, typer.Argument(
+        metavar="LIST", help="Repositories, one a line (owner/name or URL; # comments), or JSON lines.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Crawl folder (created; reruns resume).")],
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Repositories fetched at once.")] = 8,
+    host: Annotated[str | None, typer.Option(
+        help="URL template for owner/name entries [default: https://github.com/{owner}/{name}.git].")] = None,
+    max_size: Annotated[float, typer.Option("--max-size", help="Largest repository copy, in MB.")] = 1000.0,
+    timeout: Annotated[float, typer.Option(help="Seconds one fetch attempt may take.")] = 600.0,
+    retries: Annotated[int, typer.Option(min=0, help="Retries after a timeout or network failure.")] = 3,
+    backoff: Annotated[float, typer.Option(help="Seconds before the first retry (doubled each time).")] = 1.0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Fetch a list of repositories (shallow, bare, default branch or the listed ref) into a folder
+    that `stackwright build` reads, with their stars, forks and host license as columns.
+
+    A rerun with the same list fetches only what is not done yet. Exit 1 when a repository failed
+    or a line of the list is invalid (see the report), 130 when interrupted.
+    """
+    from stackwright.crawl import DEFAULT_HOST, CrawlError, CrawlSettings, crawl
+
+    settings = CrawlSettings(host=host or DEFAULT_HOST, concurrency=concurrency, max_size_mb=max_size,
+                             timeout=timeout, retries=retries, backoff=backoff)
+    bar = None
+    if progress and not as_json:
+        from stackwright.crawl.progress import CrawlProgressBar
+
+        bar = CrawlProgressBar(err)
+    try:
+        report = crawl(list_file, out_dir, settings, progress=bar)
+    except CrawlError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted; rerun the same command to fetch the rest", 130)
+    data = {"out": str(out_dir), **report.to_json()}
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        show = {"highlight": False, "markup": False, "soft_wrap": True}
+        table = Table(title="crawl interrupted" if report.interrupted else "crawl finished",
+                      show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        table.add_row("listed", f"{data['listed']:,}")
+        table.add_row("fetched", f"{data['fetched']:,}")
+        table.add_row("skipped (already done)", f"{data['skipped']:,}")
+        for reason, failed in data["failed_by_reason"].items():
+            more = ", ..." if failed["count"] > len(failed["examples"]) else ""
+            table.add_row(f"failed {reason}", f"{failed['count']:,} ({', '.join(failed['examples'])}{more})")
+        if data["retries"]:
+            table.add_row("retries", f"{data['retries']:,}")
+        table.add_row("fetched bytes", f"{data['bytes'] / 1e6:,.2f} MB")
+        table.add_row("done in folder", f"{data['done']:,} ({data['total_bytes'] / 1e6:,.2f} MB)")
+        table.add_row("time", f"{data['seconds']:.2f} s")
+        out.print(table)
+        out.print(f"crawl: {out_dir}  (repos/, crawl-state.jsonl, repositories.jsonl, crawl-report.json)",
+                  **show)
+    if report.interrupted:
+        err.print("interrupted; rerun the same command to fetch the rest", highlight=False)
+        raise typer.Exit(130)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED_CHECK)
+
+
 def run() -> None:
     try:
         app()

@@ -65,6 +65,10 @@ OPTIONAL_FIELDS: dict[str, pa.Field] = {
 
 BASE_SCHEMA = pa.schema(list(BASE_FIELDS))
 
+# Optional columns a source may fill per repository from its metadata (a crawl's host metadata): each
+# is a field of RepoInfo with the same name. A build adds those its sources fill to every shard.
+REPO_METADATA_COLUMNS = (STARS, FORKS)
+
 # Columns with few distinct values: dictionary-encode them in Parquet.
 DICTIONARY_COLUMNS = (REPO, COMMIT, EXTENSION, DECLARED_LICENSE, LANGUAGE, LANGUAGE_TYPE,
                       LICENSE, LICENSE_CATEGORY, LICENSE_EVIDENCE)
@@ -100,14 +104,29 @@ class RepoInfo:
     name: str  # owner/name
     commit: str | None = None
     declared_license: str | None = None
+    stars: int | None = None  # REPO_METADATA_COLUMNS: written only when the build asks for them
+    forks: int | None = None
+    license_origin: str | None = None  # where declared_license comes from ("host-license"), if not a file
+
+
+def read_schema(metadata: Sequence[str] = ()) -> pa.Schema:
+    """The schema sources' batches have: the base columns, then the repository metadata columns asked
+    for (a subset of REPO_METADATA_COLUMNS)."""
+    return pa.schema([*BASE_FIELDS, *(field(n) for n in metadata)])
 
 
 class BatchBuilder:
     """Accumulates decoded files column by column and emits Arrow record batches."""
 
-    __slots__ = ("_bytes", "_commit", "_content", "_ext", "_lic", "_path", "_repo", "_size")
+    __slots__ = ("_bytes", "_commit", "_content", "_ext", "_lic", "_meta", "_metadata", "_path", "_repo",
+                 "_schema", "_size")
 
-    def __init__(self) -> None:
+    def __init__(self, metadata: Sequence[str] = ()) -> None:
+        unknown = [n for n in metadata if n not in REPO_METADATA_COLUMNS]
+        if unknown:
+            raise KeyError(f"not repository metadata columns: {', '.join(unknown)}")
+        self._metadata = tuple(metadata)
+        self._schema = read_schema(self._metadata)
         self._reset()
 
     def _reset(self) -> None:
@@ -118,6 +137,7 @@ class BatchBuilder:
         self._size: list[int] = []
         self._ext: list[str] = []
         self._lic: list[str | None] = []
+        self._meta: list[list[int | None]] = [[] for _ in self._metadata]
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -135,6 +155,8 @@ class BatchBuilder:
         self._size.append(size_bytes)
         self._ext.append(extension_of(path))
         self._lic.append(repo.declared_license)
+        for name, values in zip(self._metadata, self._meta, strict=True):
+            values.append(getattr(repo, name))
         self._bytes += size_bytes
 
     def flush(self) -> pa.RecordBatch:
@@ -147,8 +169,10 @@ class BatchBuilder:
                 pa.array(self._size, pa.int64()),
                 pa.array(self._ext, pa.string()),
                 pa.array(self._lic, pa.string()),
+                *(pa.array(values, field(name).type) for name, values in zip(self._metadata, self._meta,
+                                                                             strict=True)),
             ],
-            schema=BASE_SCHEMA,
+            schema=self._schema,
         )
         self._reset()
         return batch

@@ -23,13 +23,13 @@ import pyarrow.parquet as pq
 from stackwright.config import BuildConfig
 from stackwright.pipeline.step import Pipeline, StepStats
 from stackwright.records import (
-    BASE_SCHEMA,
     DICTIONARY_COLUMNS,
     LANGUAGE,
     LICENSE,
     LICENSE_CATEGORY,
     BatchBuilder,
     columns_present,
+    read_schema,
 )
 from stackwright.sources.base import SkipCounter, WorkItem, decode_content
 
@@ -69,6 +69,8 @@ class Job:
     out_dir: str
     config: BuildConfig
     pipeline: Pipeline
+    # Repository metadata columns (records.REPO_METADATA_COLUMNS) the sources fill: every shard has them.
+    metadata: tuple[str, ...] = ()
 
 
 @dataclass
@@ -141,13 +143,13 @@ def run_task(task: Task, job: Job) -> TaskResult:
     config = job.config
     out_dir = Path(job.out_dir)
     pipeline = job.pipeline
-    schema = pipeline.output_schema(BASE_SCHEMA)
+    schema = pipeline.output_schema(read_schema(job.metadata))
     step_stats = pipeline.new_stats()
     read = StepStats()
     write = StepStats()
     skips = SkipCounter()
     counts: dict[str, Counter[str]] = {}
-    builder = BatchBuilder()
+    builder = BatchBuilder(job.metadata)
     rows = 0
     content_bytes = 0
 

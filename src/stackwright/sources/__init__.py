@@ -11,11 +11,18 @@ TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".parquet")
 
 
 def open_source(spec: str | Path) -> Source:
-    """The source for a path: a folder (of repositories), a git repository, an archive or a table."""
+    """The source for a path: a crawl folder, a folder (of repositories), a git repository, an archive or
+    a table."""
     path = Path(spec)
     if not path.exists() and not path.is_symlink():
         raise SourceError(f"{spec}: no such file or directory")
     name = path.name.lower()
+    from stackwright.crawl.state import is_crawl_folder
+
+    if path.is_dir() and is_crawl_folder(path):
+        from stackwright.sources.crawl import CrawlSource
+
+        return CrawlSource(path)
     if path.is_dir():
         from stackwright.sources.directory import DirectorySource
 

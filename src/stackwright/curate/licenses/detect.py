@@ -40,6 +40,9 @@ NOTICE_FILE = "notice-file"
 MANIFEST = "manifest"
 README = "readme"
 DECLARED = "declared"
+# A license the hosting service states for the repository (GitHub's license field, as The Stack v1
+# used): evidence like a declaration, labelled with its origin and value ("host-license:MIT").
+HOST_LICENSE = "host-license"
 
 MAX_EVIDENCE_BYTES = 2_000_000
 _README_NAME = re.compile(r"(?i)^readme(?:[._\-][\w.\-]*)?$")
@@ -64,7 +67,7 @@ class Evidence:
     """What one file (or the source's declaration) says about the license of a folder."""
 
     path: str  # repository-relative; "" for a declaration
-    kind: str  # license-file, notice-file, manifest, readme, declared
+    kind: str  # license-file, notice-file, manifest, readme, declared, host-license
     spdx: str  # expression or NOASSERTION
     folder: str  # the folder it applies to
     reason: str | None = None
@@ -95,7 +98,8 @@ class Decision:
         """A short account for the dataset's ``license_evidence`` column."""
         if not self.evidence:
             return "none"
-        return "; ".join(f"{e.kind}:{e.path}" if e.path else e.kind for e in self.evidence)
+        return "; ".join(f"{e.kind}:{e.path}" if e.path else f"{e.kind}:{e.spdx}" if e.kind == HOST_LICENSE
+                         else e.kind for e in self.evidence)
 
 
 @dataclass
@@ -216,13 +220,17 @@ class LicenseDetector:
         return out
 
     # -- a repository --------------------------------------------------------------------------
-    def decide(self, evidence: Iterable[Evidence], declared: str | None = None) -> RepoLicenses:
+    def decide(self, evidence: Iterable[Evidence], declared: str | None = None,
+               origin: str | None = None) -> RepoLicenses:
+        """Decisions by folder; ``declared`` is the source's license for the root, from ``origin``
+        (``host-license`` for a hosting service's license field, else a declaration)."""
         by_folder: dict[str, list[Evidence]] = {}
         for item in evidence:
             by_folder.setdefault(item.folder, []).append(item)
         if declared:
             spdx = self.declared_to_spdx(declared)
-            by_folder.setdefault("", []).append(Evidence("", DECLARED, spdx, ""))
+            kind = HOST_LICENSE if origin == HOST_LICENSE else DECLARED
+            by_folder.setdefault("", []).append(Evidence("", kind, spdx, ""))
         result = RepoLicenses()
         result.decisions[""] = self._decide_folder("", by_folder.get("", []), None) or Decision(
             "", NOASSERTION, NO_LICENSE)
@@ -241,7 +249,7 @@ class LicenseDetector:
         files += [e for e in items if e.kind == NOTICE_FILE and e.spdx != NOASSERTION]
         manifests = [e for e in items if e.kind == MANIFEST]
         readmes = [e for e in items if e.kind == README]
-        declared = [e for e in items if e.kind == DECLARED and e.spdx != NOASSERTION]
+        declared = [e for e in items if e.kind in (DECLARED, HOST_LICENSE) and e.spdx != NOASSERTION]
         if files:
             if any(e.spdx == NOASSERTION for e in files):
                 used = tuple(e for e in files if e.spdx == NOASSERTION)
