@@ -85,6 +85,9 @@ def test_release_leaves_out_verified_optouts_and_marks_them_applied(
     assert "b@example.com" not in json.dumps(manifest) and "a@example.com" not in json.dumps(manifest)
     assert manifest["steps"]["release_optout"]["dropped"] == {"opt-out": 2}
     assert run_cli("release", "verify", out).returncode == 0
+    card = (out / "datacard.md").read_text(encoding="utf-8")
+    assert "honoured the opt-out registry (1 verified entries" in card and "1 requests applied" in card
+    assert "alice/web" not in card and "a@example.com" not in card  # counts only, never who asked
 
     with Registry.open(db_url) as reg:
         applied = reg.get(web.id)

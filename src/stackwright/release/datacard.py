@@ -187,15 +187,31 @@ def _dedup_text(dedup: dict[str, Any] | None) -> str:
 
 def _optout_text(optouts: dict[str, Any], markdown: bool) -> str:
     """Counts only: the card does not name who opted out (the manifest does, for ``release diff``)."""
-    if not optouts.get("source"):
-        return "No opt-out list was applied."
+    parts = []
+    build = optouts.get("build") or {}
+    if build.get("entries"):
+        gone = sum((build.get("removed") or {}).values())
+        parts.append(f"The build honoured {build['entries']:,} opt-out entries of the registry and left out "
+                     f"{gone:,} files.")
     removed = optouts.get("removed", {})
     files = sum(removed.values())
-    source = _md(optouts["source"]) if markdown else str(optouts["source"])
-    return (
-        f"Applied the opt-out list {source} ({optouts['entries']:,} entries, sha256 "
-        f"{str(optouts.get('sha256'))[:16]}…): {files:,} files of {len(removed):,} repositories removed."
-    )
+    if optouts.get("source") == "registry":
+        parts.append(
+            f"The release honoured the opt-out registry ({optouts['entries']:,} verified entries, digest "
+            f"{str(optouts.get('sha256'))[:16]}…, {optouts.get('requests_applied', 0):,} requests applied "
+            f"in this release): {files:,} files of {len(removed):,} repositories removed."
+        )
+        listed = optouts.get("list") or {}
+        if listed.get("source"):
+            name = _md(listed["source"]) if markdown else str(listed["source"])
+            parts.append(f"It also applied the opt-out list {name} ({listed.get('entries', 0):,} entries).")
+    elif optouts.get("source"):
+        source = _md(optouts["source"]) if markdown else str(optouts["source"])
+        parts.append(
+            f"Applied the opt-out list {source} ({optouts['entries']:,} entries, sha256 "
+            f"{str(optouts.get('sha256'))[:16]}…): {files:,} files of {len(removed):,} repositories removed."
+        )
+    return " ".join(parts) or "No opt-outs were applied."
 
 
 # ---------------------------------------------------------------- HTML
