@@ -670,7 +670,19 @@ def test_optout_commands(tmp_path: Path) -> None:
 def test_optout_command_errors_are_one_line(
     tmp_path: Path, args: tuple[str, ...], needles: tuple[str, ...]
 ) -> None:
-    assert_one_line_error(_cli(*args, db=f"sqlite:///{tmp_path / 'r.sqlite'}"), *needles)
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    Registry.open(url).close()
+    assert_one_line_error(_cli(*args, db=url), *needles)
+
+
+@pytest.mark.parametrize(
+    "command", [("list",), ("show", "x"), ("verify", "x"), ("reject", "x", "--reason", "r")]
+)
+def test_only_add_creates_a_registry(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """Reading or deciding on a registry that does not exist is an error, not a new empty database."""
+    url = f"sqlite:///{tmp_path / 'sub' / 'r.sqlite'}"
+    assert_one_line_error(_cli(*command, db=url), "no opt-out registry")
+    assert not (tmp_path / "sub").exists()
 
 
 def test_optout_command_with_an_unusable_database(tmp_path: Path) -> None:

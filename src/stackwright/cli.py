@@ -734,11 +734,12 @@ def _optout_fail(exc: Exception) -> NoReturn:
     fail(escape(str(exc)))
 
 
-def _optout_registry(db: str | None) -> Any:
+def _optout_registry(db: str | None, *, create: bool = False) -> Any:
+    """The registry; only ``optout add`` creates one, the other commands never make an empty database."""
     from stackwright.registry import Registry, RegistryError
 
     try:
-        return Registry.open(db)
+        return Registry.open(db, create=create)
     except RegistryError as exc:
         _optout_fail(exc)
 
@@ -782,7 +783,7 @@ def optout_add_cmd(
         fail("give repositories or --all, not both")
     if not everything and not repos:
         fail("name the repositories to opt out, or --all for every repository of the user")
-    with _optout_registry(db) as registry:
+    with _optout_registry(db, create=True) as registry:
         try:
             request = registry.request_optout(username, "all" if everything else list(repos or []), contact,
                                               actor=_optout_actor(actor))
