@@ -404,7 +404,7 @@ def test_refusals(dataset: Path, release: Path, tmp_path: Path) -> None:
         "../etc/passwd",
         "alice/web/extra",
         "-alice",
-        "alice-",
+        "alice_x",
         "two words",
         "[bold red]alice[/]",
         "\x1b[31malice",

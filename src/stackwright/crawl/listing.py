@@ -14,11 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-# GitHub's rules: an owner is 1-39 letters, digits or hyphens and does not start with a hyphen; a
-# repository name is 1-100 letters, digits, ".", "-" or "_", and not "." or "..". Both are safe as
-# folder names.
-_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}")
-_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+from stackwright.names import is_login, is_repo_name
+
 _SCP_LIKE = re.compile(r"(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 URL_SCHEMES = ("https", "http", "git", "ssh")
@@ -84,9 +81,9 @@ def check_repo_name(repo: str) -> str | None:
     owner, sep, name = repo.partition("/")
     if not sep or "/" in name:
         return "not owner/name"
-    if not _OWNER.fullmatch(owner):
+    if not is_login(owner):
         return "owner is not a valid name (letters, digits and hyphens, at most 39)"
-    if not _NAME.fullmatch(name) or name in {".", ".."}:
+    if not is_repo_name(name):
         return "repository name is not valid (letters, digits, '.', '-', '_', at most 100)"
     return None
 

@@ -2,8 +2,7 @@
 
 Opt-out requests are validated by the registry itself (:mod:`stackwright.registry.validation`, which
 imports no database code), so the portal and the ``optout`` commands refuse exactly the same input.
-A look-up is a little more lenient than a new request: some old GitHub accounts have two hyphens in a
-row or a trailing hyphen, and they must still be able to find their code.
+Names follow :mod:`stackwright.names`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from stackwright.registry.validation import (
 __all__ = ["LOGIN", "MAX_CONTACT", "MAX_ENTRIES", "MAX_REASON", "REPO_NAME", "STATUSES", "lookup_name",
            "request_id_ok"]
 
-LOOKUP_LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}")
 # Request ids are secrets.token_urlsafe output; anything else cannot name a request.
 REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 USERNAME_RULE = "a GitHub user or organisation name: letters, digits and hyphens, at most 39 characters"
@@ -33,7 +31,7 @@ def lookup_name(username: str | None) -> str | None:
 
     Checked before lower-casing: ``str.lower`` maps a few non-ASCII letters (the Kelvin sign) to ASCII.
     """
-    if not username or not LOOKUP_LOGIN.fullmatch(username):
+    if not username or not LOGIN.fullmatch(username):
         return None
     return username.lower()
 

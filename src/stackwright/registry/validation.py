@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from stackwright import names
 from stackwright.registry.errors import RegistryError
 
-# A GitHub login: letters, digits and single hyphens between them, 1 to 39 characters.
-LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
-# A repository name: letters, digits, ".", "-" and "_", at most 100; "." and ".." are not names.
-REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+# GitHub's owner and repository name rules (stackwright.names).
+LOGIN, REPO_NAME = names.LOGIN, names.REPO_NAME
 RELEASE_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 MAX_ENTRIES = 1000

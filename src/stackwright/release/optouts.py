@@ -12,18 +12,13 @@ a path, a wildcard) is refused with its line number rather than silently matchin
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from stackwright.names import is_login, is_repo_name
 from stackwright.release.manifest import ReleaseError
 
-# A GitHub login: letters, digits and hyphens, at most 39, not starting or ending with a hyphen
-# (a few old accounts have two hyphens in a row, so those are accepted).
-_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?")
-# A repository name: letters, digits, ".", "-" and "_", at most 100; "." and ".." are not names.
-_REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 MAX_LIST_BYTES = 64_000_000
 # Only ASCII blanks are trimmed: Unicode spaces (U+2028, U+00A0, ...) make a line invalid, not shorter.
 _BLANK = " \t\r"
@@ -65,7 +60,7 @@ def parse_entry(text: str, where: str) -> tuple[str, str | None]:
     """(owner, repo or None) of one opt-out entry, lower-cased; a ReleaseError naming ``where``."""
     # Checked before lower-casing: str.lower() maps some non-ASCII letters (the Kelvin sign) to ASCII.
     owner, slash, name = text.strip(_BLANK).partition("/")
-    if not _LOGIN.fullmatch(owner):
+    if not is_login(owner):
         raise ReleaseError(
             f"{where}: {ascii(text.strip(_BLANK))[:80]} is not a GitHub user or organisation "
             "name (expected owner or owner/repo)"
@@ -73,7 +68,7 @@ def parse_entry(text: str, where: str) -> tuple[str, str | None]:
     owner, name = owner.lower(), name.lower()
     if not slash:
         return owner, None
-    if not _REPO_NAME.fullmatch(name) or name in (".", ".."):
+    if not is_repo_name(name):
         raise ReleaseError(
             f"{where}: {ascii(text.strip(_BLANK))[:80]} is not a GitHub repository "
             "(expected owner or owner/repo)"
