@@ -163,3 +163,11 @@ def test_demo_counts_only_the_repositories_it_reads(tmp_path: Path) -> None:
     assert summary["repositories"] == 0 and summary["rows"] == 0
     assert summary["files_seen"] == 0
     assert summary["dropped"] == {}
+
+
+def test_errors_print_paths_verbatim_not_as_markup(tmp_path: Path) -> None:
+    """A name with brackets in an error is text, not terminal styling: ``[bold]`` must print as is."""
+    missing = tmp_path / "[bold]data[/]"
+    for args in (("build", missing, "--out", tmp_path / "o"),
+                 ("release", missing, "--version", "v1.0.0", "--out", tmp_path / "r")):
+        assert "[bold]data[/]" in assert_one_line_error(run_cli(*args))

@@ -31,7 +31,11 @@ EXIT_USAGE = 2
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """One line on stderr and the exit code. The message is plain text, never markup: paths, names and
+    errors from the input print as they are (``stackwright[portal]``, ``[bold]`` in a file name)."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -182,14 +186,14 @@ def demo_cmd(
     try:
         remove_release(release_dir)
     except ReleaseError as exc:
-        _release_fail(exc)
+        fail(str(exc))
     if not as_json:
         err.print(f"demo: reading the Python installation at {source.location} (about {limit_mb} MB)")
     result = _run_build([source], out_dir, config, True, progress and not as_json)
     try:
         make_release(out_dir, DEMO_RELEASE, release_dir)
     except ReleaseError as exc:
-        _release_fail(exc)
+        fail(str(exc))
     summary = _summary(result)
     summary.update(release=str(release_dir), datacard=str(release_dir / DATACARD_HTML))
     if as_json:
@@ -519,12 +523,6 @@ release_app = typer.Typer(
 app.add_typer(release_app, name="release")
 
 
-def _release_fail(exc: Exception) -> NoReturn:
-    from rich.markup import escape
-
-    fail(escape(str(exc)))
-
-
 @release_app.command("make")
 def release_make_cmd(
     dataset: Annotated[Path, typer.Argument(help="A built stackwright dataset folder.")],
@@ -559,7 +557,7 @@ def _make_release(dataset: Path, version: str, out_dir: Path, *, exclude: Path |
                                                from_release=from_release,
                                                progress=None if quiet else progress)
     except (ReleaseError, RegistryError) as exc:
-        _release_fail(exc)
+        fail(str(exc))
 
 
 def _print_release(out_dir: Path, manifest: dict[str, Any], applied: list[str], as_json: bool,
@@ -608,7 +606,7 @@ def release_verify_cmd(
     try:
         problems = verify_release(release)
     except ReleaseError as exc:
-        _release_fail(exc)
+        fail(str(exc))
     if as_json:
         print(json.dumps({"release": str(release), "ok": not problems, "problems": problems}, indent=2))
     else:
@@ -637,7 +635,7 @@ def release_diff_cmd(
     try:
         result = diff_releases(a, b, limit=limit)
     except ReleaseError as exc:
-        _release_fail(exc)
+        fail(str(exc))
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -692,11 +690,11 @@ def attribute_cmd(
         index = AttributionIndex.open(release / ATTRIBUTION_INDEX)
         matches = index.query(text, min_overlap=min_overlap, limit=limit)
     except ReleaseError as exc:
-        _release_fail(exc)
+        fail(str(exc))
     except FileNotFoundError as exc:
-        _release_fail(FileNotFoundError(f"{release}: no attribution index ({exc})"))
+        fail(f"{release}: no attribution index ({exc})")
     except ValueError as exc:
-        _release_fail(exc)
+        fail(str(exc))
     result = {"release": str(release), "version": version, "found": bool(matches),
               "query_chars": len(text), "matches": [m.to_json() for m in matches]}
     if as_json:
@@ -728,12 +726,6 @@ OptOutDb = Annotated[str | None, typer.Option("--db", help=_DB_HELP, show_defaul
 OptOutActor = Annotated[str | None, typer.Option(help="Who decides, for the audit log (default: cli:$USER).")]
 
 
-def _optout_fail(exc: Exception) -> NoReturn:
-    from rich.markup import escape
-
-    fail(escape(str(exc)))
-
-
 def _optout_registry(db: str | None, *, create: bool = False) -> Any:
     """The registry; only ``optout add`` creates one, the other commands never make an empty database."""
     from stackwright.registry import Registry, RegistryError
@@ -741,7 +733,7 @@ def _optout_registry(db: str | None, *, create: bool = False) -> Any:
     try:
         return Registry.open(db, create=create)
     except RegistryError as exc:
-        _optout_fail(exc)
+        fail(str(exc))
 
 
 def _optout_actor(actor: str | None) -> str:
@@ -788,7 +780,7 @@ def optout_add_cmd(
             request = registry.request_optout(username, "all" if everything else list(repos or []), contact,
                                               actor=_optout_actor(actor))
         except RegistryError as exc:
-            _optout_fail(exc)
+            fail(str(exc))
     how = (f"To verify it, commit a file named {OPTOUT_FILE} holding the token at the root of any "
            f"repository of {request.username}: the next build that reads it verifies the request. "
            f"A maintainer may also verify it: stackwright optout verify {request.id}")
@@ -818,7 +810,7 @@ def optout_list_cmd(
         try:
             requests = registry.list(status, limit=limit, offset=offset)
         except RegistryError as exc:
-            _optout_fail(exc)
+            fail(str(exc))
     if as_json:
         print(json.dumps([r.public_json() for r in requests], indent=2))
         return
@@ -853,7 +845,7 @@ def optout_show_cmd(
             request = registry.get(request_id)
             events = registry.audit(request_id) if request is not None else []
         except RegistryError as exc:
-            _optout_fail(exc)
+            fail(str(exc))
     if request is None:
         fail(f"no opt-out request {ascii(request_id)[:60]}")
     if as_json:
@@ -879,7 +871,7 @@ def optout_verify_cmd(
         try:
             request = registry.verify(request_id, actor=_optout_actor(actor))
         except RegistryError as exc:
-            _optout_fail(exc)
+            fail(str(exc))
     out.print(f"request {request.id}: {request.status} ({', '.join(request.entries)})", highlight=False,
               markup=False, soft_wrap=True)
 
@@ -898,7 +890,7 @@ def optout_reject_cmd(
         try:
             request = registry.reject(request_id, actor=_optout_actor(actor), reason=reason)
         except RegistryError as exc:
-            _optout_fail(exc)
+            fail(str(exc))
     out.print(f"request {request.id}: {request.status}", highlight=False, markup=False, soft_wrap=True)
 
 
@@ -920,7 +912,7 @@ def optout_apply_cmd(
     try:
         previous = read_release_manifest(release)
     except ReleaseError as exc:
-        _release_fail(exc)
+        fail(str(exc))
     if version is None:
         try:
             version = next_version(str(previous.get("version", "")))
@@ -979,12 +971,11 @@ def portal_serve_cmd(
         from stackwright.portal.settings import PortalSettings
     except ImportError as exc:
         fail(f"the portal needs the portal extra ({exc.name} is missing): pip install 'stackwright[portal]'")
-    from rich.markup import escape
 
     from stackwright.registry.errors import RegistryError
 
     if not releases.is_dir():
-        fail(escape(f"{releases}: no such releases folder"))
+        fail(f"{releases}: no such releases folder")
     try:
         settings = PortalSettings(
             releases=releases, registry_url=db, admin_token=os.environ.get(admin_token_env) or None,
@@ -992,11 +983,11 @@ def portal_serve_cmd(
             secret_key=os.environ.get(secret_key_env) or None, rate_limit=rate_limit, max_body_bytes=max_body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        fail(escape(f"invalid portal settings: {'.'.join(map(str, first['loc']))}: {first['msg']}"))
+        fail(f"invalid portal settings: {'.'.join(map(str, first['loc']))}: {first['msg']}")
     try:
         application = create_app(settings)
     except RegistryError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     registry = application.state.portal.registry.url
     configured = (("token", settings.admin_token), ("password", settings.admin_password_hash))
