@@ -41,17 +41,24 @@ def check_version(version: str) -> str:
     return version
 
 
-def read_release_manifest(release: Path) -> dict[str, Any]:
-    """The manifest of a release folder; a ReleaseError when there is no release there."""
-    path = release / MANIFEST
-    if not release.is_dir():
-        raise ReleaseError(f"{release}: no such release folder")
+def load_manifest(folder: Path, missing_folder: str, missing_manifest: str) -> Any:
+    """The parsed ``manifest.json`` of a dataset or release folder; a ReleaseError with the given
+    messages when the folder or its manifest is missing, or naming the manifest when it is unreadable."""
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise ReleaseError(missing_folder)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ReleaseError(f"{release} is not a stackwright release (no {MANIFEST})") from None
+        raise ReleaseError(missing_manifest) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ReleaseError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
+
+
+def read_release_manifest(release: Path) -> dict[str, Any]:
+    """The manifest of a release folder; a ReleaseError when there is no release there."""
+    data = load_manifest(release, f"{release}: no such release folder",
+                         f"{release} is not a stackwright release (no {MANIFEST})")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ReleaseError(f"{release} is not a stackwright release ({MANIFEST} has no format {FORMAT!r})")
     return data

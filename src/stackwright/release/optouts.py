@@ -12,11 +12,13 @@ a path, a wildcard) is refused with its line number rather than silently matchin
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from stackwright.names import is_login, is_repo_name
+from stackwright.registry.optout_set import NO_OPTOUTS as NO_ENTRIES
+from stackwright.registry.optout_set import OptOutSet
 from stackwright.release.manifest import ReleaseError
 
 MAX_LIST_BYTES = 64_000_000
@@ -34,20 +36,19 @@ class OptOuts(Protocol):
 
 @dataclass(frozen=True)
 class OptOutList:
-    """Opt-outs read from a text file (see the module docstring for the format)."""
+    """Opt-outs read from a text file (see the module docstring for the format): the same owners and
+    repositories, matched the same way, as the registry's verified set."""
 
     source: str | None = None  # the list file's name
     sha256: str | None = None
-    owners: frozenset[str] = field(default_factory=frozenset)
-    repos: frozenset[str] = field(default_factory=frozenset)
+    optouts: OptOutSet = NO_ENTRIES
 
     @property
     def entries(self) -> int:
-        return len(self.owners) + len(self.repos)
+        return len(self.optouts)
 
     def excludes(self, repo: str) -> bool:
-        name = repo.lower()
-        return name in self.repos or name.split("/", 1)[0] in self.owners
+        return self.optouts.matches(repo)
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.source, "sha256": self.sha256, "entries": self.entries}
@@ -104,4 +105,5 @@ def read_optout_list(path: Path) -> OptOutList:
             owners.add(owner)
         else:
             repos.add(repo)
-    return OptOutList(path.name, hashlib.sha256(data).hexdigest(), frozenset(owners), frozenset(repos))
+    entries = OptOutSet(frozenset(owners), frozenset(repos))
+    return OptOutList(path.name, hashlib.sha256(data).hexdigest(), entries)

@@ -37,6 +37,7 @@ from stackwright.release.manifest import (
     USERNAMES_INDEX,
     ReleaseError,
     check_version,
+    load_manifest,
     read_release_manifest,
 )
 from stackwright.release.optouts import NO_OPTOUTS, OptOuts, read_optout_list
@@ -117,15 +118,9 @@ def remove_release(release: Path) -> None:
 
 
 def _read_dataset(dataset: Path, from_release: bool = False) -> dict[str, Any]:
-    path = dataset / "manifest.json"
-    if not dataset.is_dir():
-        raise ReleaseError(f"{dataset}: no such dataset folder")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReleaseError(f"{dataset} is not a finished stackwright dataset (no manifest.json)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ReleaseError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
+    path = dataset / MANIFEST
+    manifest = load_manifest(dataset, f"{dataset}: no such dataset folder",
+                             f"{dataset} is not a finished stackwright dataset (no {MANIFEST})")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
         raise ReleaseError(f"{path}: not a stackwright dataset manifest (no shards)")
     if manifest.get("format") == FORMAT and not from_release:
