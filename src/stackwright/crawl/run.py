@@ -40,8 +40,8 @@ from stackwright.crawl.state import (
     StateError,
     now,
     repo_path,
-    write_atomic,
 )
+from stackwright.pipeline.task import write_atomic
 
 DEFAULT_HOST = "https://github.com/{owner}/{name}.git"
 EXAMPLES = 5  # names shown per failure reason

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from stackwright.pipeline.task import write_atomic
+
 STATE_FILE = "crawl-state.jsonl"
 REPOSITORIES_FILE = "repositories.jsonl"
 REPORT_FILE = "crawl-report.json"
@@ -87,15 +89,6 @@ def done_records(root: Path) -> list[dict[str, Any]]:
     found = [r for r in latest_records(root).values()
              if r.get("status") == DONE and isinstance(r.get("path"), str) and (root / r["path"]).is_dir()]
     return sorted(found, key=lambda r: r["repo"].lower())
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class CrawlState:
