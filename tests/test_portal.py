@@ -37,8 +37,9 @@ from stackwright.portal.passwords import (
     verify_password,
 )
 from stackwright.portal.ratelimit import RateLimiter
-from stackwright.portal.releases import UsernameIndex, version_key
+from stackwright.portal.releases import UsernameIndex
 from stackwright.portal.settings import PortalSettings
+from stackwright.release.manifest import version_key
 from stackwright.release.usernames import lookup_username, write_usernames_index
 
 TOKEN = "admin-token-" + "x" * 24

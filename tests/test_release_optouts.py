@@ -14,7 +14,7 @@ import pytest
 from helpers import assert_one_line_error, build_ok, read_manifest, run_cli, write
 from postgres import postgres_server, reset_database  # noqa: F401  (the session fixture)
 from stackwright.registry import Registry
-from stackwright.registry.release import next_version
+from stackwright.release.manifest import next_version
 
 MIT = "MIT License\n\nCopyright (c) 2024 Test\n\nPermission is hereby granted, free of charge, to any " \
     "person " \

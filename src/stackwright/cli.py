@@ -906,18 +906,13 @@ def optout_apply_cmd(
 ) -> None:
     """Make a new release from RELEASE without the code of verified opt-outs, and mark them applied."""
     from stackwright.registry.location import default_url
-    from stackwright.registry.release import next_version
-    from stackwright.release.manifest import ReleaseError, read_release_manifest
+    from stackwright.release.manifest import ReleaseError, next_version, read_release_manifest
 
     try:
         previous = read_release_manifest(release)
+        version = version or next_version(previous.get("version"))  # type: ignore[arg-type]
     except ReleaseError as exc:
         fail(str(exc))
-    if version is None:
-        try:
-            version = next_version(str(previous.get("version", "")))
-        except ValueError as exc:
-            fail(str(exc))
     manifest, applied = _make_release(release, version, out_dir, exclude=None, db=db or default_url(),
                                       from_release=True, quiet=as_json)
     _print_release(out_dir, manifest, applied, as_json, f"release {version} (from {previous.get('version')})")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -25,30 +24,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from stackwright.release.manifest import USERNAMES_INDEX, ReleaseError, read_release_manifest
+from stackwright.release.manifest import (
+    USERNAMES_INDEX,
+    ReleaseError,
+    is_version,
+    read_release_manifest,
+    version_key,
+)
 from stackwright.release.usernames import FILES, REPO, USERNAME
 
 log = logging.getLogger("stackwright.portal")
 
-_SEMVER = re.compile(r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z.-]+))?")
-
-
-def version_key(version: str) -> tuple[Any, ...]:
-    """Semantic-version precedence: v0.10.0 > v0.9.0, and v1.0.0 > v1.0.0-rc.2 > v1.0.0-rc.1.
-
-    Pre-release identifiers compare numerically when numeric, as text otherwise, numbers first, and a
-    longer list wins when one is a prefix of the other (semver 2.0, section 11). Names that are not
-    versions sort before every version.
-    """
-    match = _SEMVER.fullmatch(version)
-    if match is None:
-        return (0, version)
-    major, minor, patch, pre = match.groups()
-    core = (int(major), int(minor), int(patch))
-    if pre is None:
-        return (1, core, (1,))
-    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-    return (1, core, (0, ids))
 
 
 class IndexReadError(ReleaseError):
@@ -218,7 +204,7 @@ class ReleaseCatalog:
 
 def _from_manifest(folder: Path, manifest: dict[str, Any]) -> Release:
     version = manifest.get("version")
-    if not isinstance(version, str) or _SEMVER.fullmatch(version) is None:
+    if not isinstance(version, str) or not is_version(version):
         raise ReleaseError(f"{folder.name}: manifest.json has no valid version")
     optouts = manifest.get("optouts") if isinstance(manifest.get("optouts"), dict) else {}
     removed = optouts.get("removed") if isinstance(optouts.get("removed"), dict) else {}

@@ -10,7 +10,6 @@ applied; it never names who asked.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,17 +96,3 @@ def _all_verified(registry: Any) -> list[str]:
         ids.extend(r.id for r in page)
         if len(page) < PAGE:
             return ids
-
-
-_VERSION = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
-
-
-def next_version(version: str) -> str:
-    """The next patch version (``v1.2.3`` -> ``v1.2.4``; a pre-release ``v1.3.0-rc.1`` -> ``v1.3.0``)."""
-    m = _VERSION.match(version)
-    if m is None:
-        raise ValueError(f"cannot derive the next version from {version!r}; give --version")
-    major, minor, patch = (int(g) for g in m.groups())
-    if m.end() < len(version):  # a pre-release: its release is the next version
-        return f"v{major}.{minor}.{patch}"
-    return f"v{major}.{minor}.{patch + 1}"

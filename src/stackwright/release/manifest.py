@@ -24,16 +24,47 @@ DATACARD_HTML = "datacard.html"
 # place in a folder name that people type).
 _NUMBER = r"(?:0|[1-9][0-9]*)"
 _PRE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
-_VERSION = re.compile(rf"v{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-{_PRE_ID}(?:\.{_PRE_ID})*)?")
+_VERSION = re.compile(rf"v({_NUMBER})\.({_NUMBER})\.({_NUMBER})(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?")
 
 
 class ReleaseError(Exception):
     """A release that cannot be made or read; the message is shown to the user as one line."""
 
 
+def version_key(version: str) -> tuple[Any, ...]:
+    """Semantic-version precedence: v0.10.0 > v0.9.0, and v1.0.0 > v1.0.0-rc.2 > v1.0.0-rc.1.
+
+    Pre-release identifiers compare numerically when numeric, as text otherwise, numbers first, and a
+    longer list wins when one is a prefix of the other (semver 2.0, section 11). Names that are not
+    versions sort before every version.
+    """
+    match = _VERSION.fullmatch(version)
+    if match is None:
+        return (0, version)
+    major, minor, patch, pre = match.groups()
+    core = (int(major), int(minor), int(patch))
+    if pre is None:
+        return (1, core, (1,))
+    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (1, core, (0, ids))
+
+
+def next_version(version: str) -> str:
+    """The next patch version (``v1.2.3`` -> ``v1.2.4``; a pre-release ``v1.3.0-rc.1`` -> ``v1.3.0``)."""
+    match = _VERSION.fullmatch(version) if isinstance(version, str) else None
+    if match is None:
+        raise ReleaseError(f"cannot derive the next version from {ascii(version)[:60]}; give --version")
+    major, minor, patch, pre = match.groups()
+    return f"v{major}.{minor}.{patch}" if pre is not None else f"v{major}.{minor}.{int(patch) + 1}"
+
+
+def is_version(version: object) -> bool:
+    return isinstance(version, str) and _VERSION.fullmatch(version) is not None
+
+
 def check_version(version: str) -> str:
     """``version`` when it is ``vX.Y.Z`` or ``vX.Y.Z-pre.release``; a ReleaseError otherwise."""
-    if not isinstance(version, str) or _VERSION.fullmatch(version) is None:
+    if not is_version(version):
         shown = ascii(version)[:60]
         raise ReleaseError(
             f"invalid release version {shown}: use vMAJOR.MINOR.PATCH, e.g. v1.0.0 or v1.1.0-rc.1"
