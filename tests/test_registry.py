@@ -29,12 +29,12 @@ from helpers import (
 )
 from postgres import postgres_server, reset_database  # noqa: F401  (the session fixture)
 from stackwright.config import BuildConfig, OptOutConfig
+from stackwright.curate.optout import OptOutFilter
 from stackwright.pipeline.step import STEP_FACTORIES, StepStats, build_pipeline
 from stackwright.records import BASE_SCHEMA
 from stackwright.registry import OptOutRequest, OptOutSet, Registry, RegistryError, migrate
 from stackwright.registry.location import default_url, safe_url
 from stackwright.registry.models import Base
-from stackwright.registry.step import OptOutFilter
 from stackwright.registry.store import new_request_id
 
 INJECTION = "'); DROP TABLE optout_request; --"

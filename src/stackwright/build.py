@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 
 import stackwright.curate  # noqa: F401  (registers the steps)
-from stackwright.config import BuildConfig
+from stackwright.config import BuildConfig, ConfigError, DecontaminateConfig
 from stackwright.dataset.manifest import (
     FORMAT_VERSION,
     MANIFEST,
@@ -29,6 +29,8 @@ from stackwright.dataset.manifest import (
     merge_counts,
     merge_step_stats,
 )
+from stackwright.errors import StackwrightError
+from stackwright.files import write_atomic
 from stackwright.pipeline.executors import make_executor
 from stackwright.pipeline.progress import BuildProgress
 from stackwright.pipeline.step import Pipeline, StepStats, build_pipeline
@@ -42,17 +44,15 @@ from stackwright.pipeline.task import (
     Task,
     TaskResult,
     result_path,
-    write_atomic,
 )
 from stackwright.records import REPO_METADATA_COLUMNS
-from stackwright.registry import step as _optout_step  # noqa: F401  (registers "optout")
 from stackwright.sources import Source, open_source
 from stackwright.sources.base import SkipCounter, WorkItem
 
 PLAN_FILE = "plan.json"
 
 
-class BuildError(Exception):
+class BuildError(StackwrightError):
     """A build that cannot start or finish; the message is shown to the user as one line."""
 
 
@@ -205,9 +205,9 @@ def _scan_licenses(plan: Plan, job: Job, executor: Any, console: Console, progre
 def _gather_optouts(plan: Plan, config: BuildConfig, pipeline: Pipeline, console: Console,
                     progress: bool) -> Any:
     """Confirm the input's ``.stackwright-optout`` tokens and read the verified opt-outs (see
-    stackwright.registry.ingest); a registry that is configured but unusable fails the build."""
+    stackwright.curate.optout); a registry that is configured but unusable fails the build."""
+    from stackwright.curate.optout import gather_optouts
     from stackwright.registry.errors import RegistryError
-    from stackwright.registry.ingest import gather_optouts
 
     executor = make_executor(config.executor, config.workers, config.ray_address)
     status = console.status("reading the opt-out registry and token files") if progress else None
@@ -354,3 +354,36 @@ def _build(
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=2).encode())
     shutil.rmtree(out / TMP_DIR, ignore_errors=True)
     return BuildResult(out, manifest, seconds, len(pending), resumed, stats)
+
+
+def write_benchmark_dataset(
+    name_or_files: Sequence[str | Path],
+    out_dir: Path,
+    *,
+    fields: Sequence[str] = (),
+    min_chars: int = 50,
+    overwrite: bool = False,
+) -> BuildResult:
+    """Write benchmarks' snippets as a stackwright dataset (a build with no steps), so that
+    ``stackwright dedup DATASET --against OUT_DIR`` removes the files that near-duplicate them.
+
+    Entries are built-in benchmark names or benchmark files, as in the step's settings.
+    """
+    from stackwright.curate.decontaminate import BUILTIN_BENCHMARKS, load_snippets
+    from stackwright.sources.benchmark import BenchmarkSource
+
+    if not name_or_files:
+        raise ConfigError("name at least one benchmark or benchmark file")
+    snippets = load_snippets(name_or_files, fields, min_chars)
+    source = BenchmarkSource(snippets, ", ".join(map(str, name_or_files)))
+    config = BuildConfig(
+        steps=[],
+        workers=1,
+        decontaminate=DecontaminateConfig(
+            benchmarks=[str(e) for e in name_or_files if str(e) in BUILTIN_BENCHMARKS],
+            files=[Path(e) for e in name_or_files if str(e) not in BUILTIN_BENCHMARKS],
+            fields=list(fields),
+            min_chars=min_chars,
+        ),
+    )
+    return build([source], out_dir, config, overwrite=overwrite, progress=False)

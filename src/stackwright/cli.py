@@ -486,9 +486,8 @@ def decontaminate_export_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Write benchmark snippets as a dataset, for `stackwright dedup DATASET --against OUT`."""
-    from stackwright.build import BuildError
+    from stackwright.build import BuildError, write_benchmark_dataset
     from stackwright.config import ConfigError
-    from stackwright.curate.decontaminate import write_benchmark_dataset
 
     field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else []
     try:
@@ -546,8 +545,8 @@ def release_make_cmd(
 def _make_release(dataset: Path, version: str, out_dir: Path, *, exclude: Path | None, db: str | None,
                   from_release: bool, quiet: bool) -> tuple[dict[str, Any], list[str]]:
     from stackwright.registry import RegistryError
-    from stackwright.registry.release import make_release_honouring_registry
     from stackwright.release.manifest import ReleaseError
+    from stackwright.release.registry import make_release_honouring_registry
 
     def progress(message: str) -> None:
         err.print(f"release: {message}", highlight=False, markup=False, soft_wrap=True)
@@ -769,7 +768,7 @@ def optout_add_cmd(
 ) -> None:
     """Record an opt-out request (pending) and print the token that proves ownership."""
     from stackwright.registry import RegistryError
-    from stackwright.registry.ingest import OPTOUT_FILE
+    from stackwright.registry.request import OPTOUT_FILE
 
     if everything and repos:
         fail("give repositories or --all, not both")

@@ -11,10 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
+from stackwright.errors import StackwrightError
+
 MB = 1_000_000
 
 
-class ConfigError(ValueError):
+class ConfigError(StackwrightError, ValueError):
     """A configuration file or value that cannot be used; the message is shown to the user."""
 
 

@@ -35,6 +35,17 @@ STARS = "stars"
 DUPLICATE_COUNT = "duplicate_count"  # files deduplication removed in favour of this one
 FORKS = "forks"
 
+# Kinds of license evidence, as the license_evidence column writes them ("license-file:LICENSE; ...").
+EVIDENCE_LICENSE_FILE = "license-file"
+EVIDENCE_NOTICE_FILE = "notice-file"
+EVIDENCE_MANIFEST = "manifest"  # a package manifest's license field (package.json, pyproject.toml, ...)
+EVIDENCE_README = "readme"
+EVIDENCE_DECLARED = "declared"  # the source's metadata (declared_license)
+# A license the hosting service states for the repository (GitHub's license field, as The Stack v1
+# used): evidence like a declaration, labelled with its origin and value ("host-license:MIT").
+EVIDENCE_HOST_LICENSE = "host-license"
+EVIDENCE_SPDX_HEADER = "spdx-header"  # an SPDX-License-Identifier line in a source file
+
 BASE_FIELDS: tuple[pa.Field, ...] = (
     pa.field(REPO, pa.string(), nullable=False),
     pa.field(PATH, pa.string(), nullable=False),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from stackwright.errors import StackwrightError
 from stackwright.names import is_login, is_repo_name
 
 _SCP_LIKE = re.compile(r"(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
@@ -23,7 +24,7 @@ JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 MAX_LINE = 10_000
 
 
-class ListError(ValueError):
+class ListError(StackwrightError, ValueError):
     """A list that cannot be used at all (unreadable, or nothing valid in it)."""
 
 

@@ -41,13 +41,14 @@ from stackwright.crawl.state import (
     now,
     repo_path,
 )
-from stackwright.pipeline.task import write_atomic
+from stackwright.errors import StackwrightError
+from stackwright.files import write_atomic
 
 DEFAULT_HOST = "https://github.com/{owner}/{name}.git"
 EXAMPLES = 5  # names shown per failure reason
 
 
-class CrawlError(Exception):
+class CrawlError(StackwrightError):
     """A crawl that cannot start (bad settings, unreadable list, busy folder); shown as one line."""
 
 

@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from stackwright.pipeline.task import write_atomic
+from stackwright.errors import StackwrightError
+from stackwright.files import write_atomic
 
 STATE_FILE = "crawl-state.jsonl"
 REPOSITORIES_FILE = "repositories.jsonl"
@@ -43,7 +44,7 @@ DONE = "done"
 FAILED = "failed"
 
 
-class StateError(Exception):
+class StateError(StackwrightError):
     """A crawl folder that cannot be used (locked by another crawl, not writable)."""
 
 

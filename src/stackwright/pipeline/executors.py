@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from stackwright.errors import StackwrightError
 from stackwright.pipeline.task import Job, Task, run_task, set_progress_reporter
 
 OnProgress = Callable[[int, int, int], None]  # task index, files, bytes read since the last call
@@ -23,7 +24,7 @@ OnDone = Callable[[Task, Any], None]
 TaskFn = Callable[[Task, Job], Any]  # run_task, or another pass over the same tasks (license scan)
 
 
-class ExecutorError(RuntimeError):
+class ExecutorError(StackwrightError, RuntimeError):
     """An executor could not run (for example Ray is missing or cannot start)."""
 
 

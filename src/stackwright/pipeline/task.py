@@ -6,7 +6,6 @@ pipeline give a byte-identical shard in any process on any executor.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -21,8 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stackwright.config import BuildConfig
+from stackwright.files import fsync_file, sha256_file, write_atomic
 from stackwright.pipeline.step import Pipeline, StepStats
 from stackwright.records import (
+    CONTENT,
     DICTIONARY_COLUMNS,
     LANGUAGE,
     LICENSE,
@@ -114,25 +115,6 @@ def result_path(out_dir: Path, index: int) -> Path:
     return out_dir / STATE_DIR / "tasks" / f"part-{index:05d}.json"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _count_values(batch: pa.RecordBatch, counts: dict[str, Counter[str]]) -> None:
     for name in columns_present(batch.schema, COUNT_COLUMNS):
         for value in batch.column(name).to_pylist():
@@ -177,7 +159,7 @@ def run_task(task: Task, job: Job) -> TaskResult:
         write.rows_out += batch.num_rows
         write.seconds += time.perf_counter() - start
         rows += batch.num_rows
-        content_bytes += int(pa.compute.sum(pa.compute.binary_length(batch.column("content"))).as_py() or 0)
+        content_bytes += int(pa.compute.sum(pa.compute.binary_length(batch.column(CONTENT))).as_py() or 0)
         if _progress is not None:
             _progress(task.index, files, nbytes)
 
@@ -213,8 +195,7 @@ def run_task(task: Task, job: Job) -> TaskResult:
 
     shard = out_dir / DATA_DIR / task.shard_name
     shard.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp_path, "rb") as fh:
-        os.fsync(fh.fileno())
+    fsync_file(tmp_path)
     digest = sha256_file(tmp_path)
     size = tmp_path.stat().st_size
     os.replace(tmp_path, shard)

@@ -17,6 +17,8 @@ import hashlib
 import hmac
 import secrets
 
+from stackwright.errors import StackwrightError
+
 SCRYPT = "scrypt"
 PBKDF2 = "pbkdf2_sha256"
 METHODS = (SCRYPT, PBKDF2)
@@ -30,7 +32,7 @@ _MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
 _MAX_PBKDF2_ITERATIONS = 10_000_000
 
 
-class PasswordHashError(ValueError):
+class PasswordHashError(StackwrightError, ValueError):
     """A configured password hash that is not in a supported format (the message never quotes it)."""
 
 

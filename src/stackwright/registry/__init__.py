@@ -1,9 +1,9 @@
-"""The opt-out registry: developers' requests to leave the dataset, their verification, and the set of
-owners and repositories every build and release must honour.
+"""The opt-out registry's storage: developers' requests to leave the dataset, their verification, and
+the set of owners and repositories every build and release must honour.
 
-``from stackwright.registry import Registry`` loads SQLAlchemy; the build step and the ingest scan
-(:mod:`stackwright.registry.step`, :mod:`stackwright.registry.ingest`) do not, so build workers stay
-light.
+Storage only: the build step and the ingest scan live in :mod:`stackwright.curate.optout`, the release
+workflow in :mod:`stackwright.release.registry`. ``from stackwright.registry import Registry`` loads
+SQLAlchemy; the rest of the package does not, so build workers stay light.
 """
 
 from __future__ import annotations

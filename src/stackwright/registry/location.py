@@ -41,6 +41,18 @@ def default_url() -> str:
     return f"sqlite:///{default_sqlite_path()}"
 
 
+def registry_url(configured: str | None) -> str | None:
+    """The registry a build reads: the configured URL, else ``$STACKWRIGHT_REGISTRY``, else the default
+    SQLite file when it exists, else None (no opt-outs)."""
+    if configured:
+        return configured
+    if os.environ.get(ENV_REGISTRY):
+        return os.environ[ENV_REGISTRY]
+    path = default_sqlite_path()
+    return f"sqlite:///{path}" if path.is_file() else None
+
+
+
 def parse_url(url: str) -> URL:
     """The URL with a driver that is installed: ``postgresql://`` and ``postgres://`` mean psycopg 3.
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# The file at a repository's root whose challenge token proves that the requester controls the owner.
+OPTOUT_FILE = ".stackwright-optout"
+
 
 @dataclass(frozen=True)
 class OptOutRequest:

@@ -40,7 +40,6 @@ import json
 import math
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from stackwright.files import atomic_path, sha256_file, write_atomic
 from stackwright.records import COMMIT, CONTENT, LICENSE, PATH, REPO, check_schema
 
 FORMAT = "stackwright-attribution-index"
@@ -304,16 +304,6 @@ class AttributionMatch:
 # Build
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _open_shard(path: Path) -> pq.ParquetFile:
     if not path.is_file():
         raise FileNotFoundError(f"shard not found: {path}")
@@ -394,10 +384,8 @@ def build_attribution_index(
     blocks: list[list[int]] = []
     bit_offset = 0
     digest = hashlib.sha256()
-    bloom_path = out_dir / BLOOM
-    bloom_tmp = bloom_path.with_name(f".{BLOOM}.{uuid.uuid4().hex}.tmp")
     shard_info: list[dict[str, Any]] = []
-    try:
+    with atomic_path(out_dir / BLOOM) as bloom_tmp:
         with open(bloom_tmp, "wb") as bloom_out:
             for shard_index, (path, pf) in enumerate(zip(paths, files, strict=True)):
                 group_row0 = 0
@@ -440,15 +428,10 @@ def build_attribution_index(
                         "rows": pf.metadata.num_rows,
                     }
                 )
-            bloom_out.flush()
-            os.fsync(bloom_out.fileno())
-        os.replace(bloom_tmp, bloom_path)
-    except BaseException:
-        bloom_tmp.unlink(missing_ok=True)
-        raise
 
     table = np.asarray(blocks, dtype=np.int64).reshape(-1, _BLOCK_COLUMNS)
-    _atomic_write(out_dir / BLOCKS, lambda tmp: _save_npy(tmp, table))
+    with atomic_path(out_dir / BLOCKS) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, table, allow_pickle=False)
     index_bytes = bit_offset // 8 + (out_dir / BLOCKS).stat().st_size
     stats = {
         "files": rows_total,
@@ -479,15 +462,8 @@ def build_attribution_index(
         "stats": stats,
     }
     text = json.dumps(header, indent=2, sort_keys=True).encode()
-    _atomic_write(out_dir / HEADER, lambda tmp: tmp.write_bytes(text))
+    write_atomic(out_dir / HEADER, text)
     return {**stats, "parameters": header["parameters"]}
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as fh:
-        np.save(fh, array, allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,11 +588,7 @@ class AttributionIndex:
                 f"corrupt attribution index {root}: {BLOOM} is {bloom_path.stat().st_size} "
                 f"bytes, expected {bloom_bytes}"
             )
-        digest = hashlib.sha256()
-        with open(bloom_path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != bloom_info["sha256"]:
+        if sha256_file(bloom_path) != bloom_info["sha256"]:
             raise ValueError(f"corrupt attribution index {root}: {BLOOM} does not match its checksum")
         if blocks.shape[0]:
             ends = blocks[:, _BIT_OFFSET] + blocks[:, _BITS]

@@ -11,6 +11,8 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from stackwright.errors import StackwrightError
+
 FORMAT = "stackwright-release"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -27,7 +29,7 @@ _PRE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 _VERSION = re.compile(rf"v({_NUMBER})\.({_NUMBER})\.({_NUMBER})(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?")
 
 
-class ReleaseError(Exception):
+class ReleaseError(StackwrightError):
     """A release that cannot be made or read; the message is shown to the user as one line."""
 
 

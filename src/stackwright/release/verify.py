@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stackwright.pipeline.task import sha256_file
+from stackwright.files import sha256_file
 from stackwright.release.manifest import (
     FORMAT,
     FORMAT_VERSION,

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stackwright import __version__
-from stackwright.pipeline.task import sha256_file
+from stackwright.files import fsync_tree, sha256_file
 from stackwright.records import DICTIONARY_COLUMNS, REPO, check_schema, columns_present
 from stackwright.release.attribution import build_attribution_index
 from stackwright.release.datacard import render_html, render_markdown
@@ -89,7 +89,7 @@ def make_release(
     try:
         (tmp / DATA_DIR).mkdir(parents=True)
         manifest = _write(dataset, source, version, tmp, out.name, chosen, say)
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         if out.exists():
             out.rmdir()  # checked empty above; os.replace needs no folder in the way on every system
         os.replace(tmp, out)
@@ -381,11 +381,3 @@ def _sources(sources: list[dict[str, Any]], optouts: OptOuts) -> list[dict[str, 
         ]
         out.append(entry)
     return out
-
-
-def _fsync_tree(root: Path) -> None:
-    """Flush every file of the release to disk before it gets its final name."""
-    for folder, _, files in os.walk(root):
-        for name in files:
-            with open(Path(folder) / name, "rb") as fh:
-                os.fsync(fh.fileno())

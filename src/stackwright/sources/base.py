@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 from charset_normalizer import from_bytes
 
 from stackwright.config import ReadConfig
+from stackwright.errors import StackwrightError
 from stackwright.records import RepoInfo
 
 # Reasons a file or input is skipped. Stats and manifests count these names.
@@ -35,7 +36,7 @@ MALFORMED_ROW = "malformed_row"
 PathFilter = Callable[[str], bool]
 
 
-class SourceError(Exception):
+class SourceError(StackwrightError):
     """An input that cannot be used at all (missing path, unknown format); shown to the user."""
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from stackwright.config import ReadConfig
 from stackwright.crawl.state import done_records, is_crawl_folder
-from stackwright.curate.licenses.detect import HOST_LICENSE
+from stackwright.records import EVIDENCE_HOST_LICENSE as HOST_LICENSE
 from stackwright.records import FORKS, STARS, RepoInfo
 from stackwright.sources.base import EMPTY_REPOSITORY, UNSAFE_PATH, RepositoryEntry, SkipCounter, SourceError
 from stackwright.sources.git import GitWorkItem, chunk_entries, list_tree

@@ -14,7 +14,6 @@ import importlib.util
 import os
 import pickle
 import re
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +22,8 @@ import numpy as np
 import yaml
 
 from stackwright.curate.licenses.normalize import EQUIVALENT_WORDS, tokenize
+from stackwright.errors import StackwrightError
+from stackwright.files import atomic_path
 
 INDEX_FORMAT = 9
 # Bigrams that occur in more references than this are left out of the inverted index (they are
@@ -34,7 +35,7 @@ MIN_SIMILARITY_TOKENS = 12
 TEXT, NOTICE, REFERENCE, TAG = "text", "notice", "reference", "tag"
 
 
-class LicenseDataError(RuntimeError):
+class LicenseDataError(StackwrightError, RuntimeError):
     """The license database is missing or unreadable."""
 
 
@@ -345,11 +346,8 @@ def load_index() -> LicenseIndex:
     state = _compile(root, version)
     state["format"] = INDEX_FORMAT
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        with open(tmp, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
     except OSError:
         pass  # a read-only home still works, only slower to start
     return LicenseIndex(state)

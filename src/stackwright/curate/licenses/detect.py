@@ -34,15 +34,12 @@ from stackwright.curate.licenses.model import (
     join_spdx,
 )
 from stackwright.curate.licenses.policy import LicensePolicy, license_ids
-
-LICENSE_FILE = "license-file"
-NOTICE_FILE = "notice-file"
-MANIFEST = "manifest"
-README = "readme"
-DECLARED = "declared"
-# A license the hosting service states for the repository (GitHub's license field, as The Stack v1
-# used): evidence like a declaration, labelled with its origin and value ("host-license:MIT").
-HOST_LICENSE = "host-license"
+from stackwright.records import EVIDENCE_DECLARED as DECLARED
+from stackwright.records import EVIDENCE_HOST_LICENSE as HOST_LICENSE
+from stackwright.records import EVIDENCE_LICENSE_FILE as LICENSE_FILE
+from stackwright.records import EVIDENCE_MANIFEST as MANIFEST
+from stackwright.records import EVIDENCE_NOTICE_FILE as NOTICE_FILE
+from stackwright.records import EVIDENCE_README as README
 
 MAX_EVIDENCE_BYTES = 2_000_000
 _README_NAME = re.compile(r"(?i)^readme(?:[._\-][\w.\-]*)?$")

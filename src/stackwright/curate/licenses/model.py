@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from stackwright.records import EVIDENCE_SPDX_HEADER
+
 NOASSERTION = "NOASSERTION"
 
 # Categories, as promised by `stackwright license detect`.
@@ -26,7 +28,7 @@ UNMATCHED_TEXT = "unmatched_text"  # a known license plus text no reference expl
 TIMEOUT = "timeout"
 
 # Evidence kind of a file's own SPDX-License-Identifier header.
-SPDX_HEADER = "spdx-header"
+SPDX_HEADER = EVIDENCE_SPDX_HEADER
 
 
 def join_spdx(expressions: list[str], operator: str) -> str:

@@ -28,6 +28,7 @@ from stackwright.curate.licenses.model import (
     UNKNOWN,
     WEAK_COPYLEFT,
 )
+from stackwright.errors import StackwrightError
 
 # The Stack v1.0 permissive list in current SPDX ids, without the weak-copyleft licenses that v1.1
 # removed (MPL, EPL, LGPL), plus licenses that are clearly permissive.
@@ -62,7 +63,7 @@ _LICENSING = Licensing()
 _PLUS = re.compile(r"(?i)(-or-later|\+|-only)$")
 
 
-class PolicyError(ValueError):
+class PolicyError(StackwrightError, ValueError):
     """An allow-list entry that is not an SPDX id the license database knows."""
 
 

@@ -23,6 +23,7 @@ from stackwright.curate.licenses.model import (
     TextDetection,
 )
 from stackwright.curate.licenses.steps import detector_for
+from stackwright.files import read_limited
 from stackwright.sources.base import SkipCounter, SourceError
 
 # Guards for `license detect FILE`: a text this long is not a license file.
@@ -104,12 +105,10 @@ def detect_file(path: Path, settings: LicenseConfig | None = None) -> FileVerdic
     """A file judged by its text: its SPDX header if it has one, else the license text matcher."""
     detector: LicenseDetector = detector_for(settings or LicenseConfig())
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+        data, too_large = read_limited(path, MAX_FILE_BYTES)
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror})") from None
-    if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
+    if too_large:
         detection = TextDetection(NOASSERTION, reason=TOO_LARGE)
     else:
         detection = detector.detect_data(data)

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 from stackwright.config import BuildConfig
 from stackwright.curate.pii.steps import RedactPii
 from stackwright.dataset.manifest import MANIFEST, read_manifest
+from stackwright.files import sha256_file, write_atomic
 from stackwright.pipeline.step import StepStats
-from stackwright.pipeline.task import sha256_file, write_atomic
 from stackwright.records import DICTIONARY_COLUMNS, columns_present
 
 

@@ -1,4 +1,9 @@
-"""Opt-outs at ingest: confirm ownership proofs found in the input, then fix the set a build honours.
+"""Opt-outs in builds: the ``optout`` step, and the scan of ownership proofs at ingest.
+
+The step drops every file of an opted-out owner or repository. It needs the verified opt-outs, which
+the build reads from the registry before any shard is written (:func:`gather_optouts`) and hands to
+the workers through the pipeline's context, as a plain set: workers never connect to the registry.
+An unbound step refuses to run rather than letting files through.
 
 A requester proves they control an owner by committing a file ``.stackwright-optout`` holding their
 challenge token at the root of any of the owner's repositories. Before a build writes a shard it reads
@@ -12,19 +17,70 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stackwright.pipeline.step import StepStats
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stackwright.pipeline.step import StepStats, register_step
 from stackwright.pipeline.task import Job, Task
-from stackwright.registry.location import ENV_REGISTRY, default_sqlite_path
+from stackwright.records import REPO
+from stackwright.registry.location import registry_url
 from stackwright.registry.optout_set import NO_OPTOUTS, OptOutSet
+from stackwright.registry.request import OPTOUT_FILE
 from stackwright.sources.base import SkipCounter
 
-OPTOUT_FILE = ".stackwright-optout"
+STEP = "optout"
+OWNER, REPOSITORY = "owner", "repo"  # drop reasons: counted as optout:owner and optout:repo
+
+
+@dataclass(frozen=True)
+class OptOutFilter:
+    optouts: OptOutSet | None = None
+    name: str = STEP
+    needs: tuple[str, ...] = (STEP,)
+
+    def bind(self, context: dict[str, Any]) -> OptOutFilter:
+        found = context.get(STEP)
+        return replace(self, optouts=getattr(found, "optouts", found))
+
+    def process(self, batch: pa.RecordBatch, stats: StepStats) -> pa.RecordBatch:
+        if batch.num_rows == 0:
+            return batch
+        if self.optouts is None:
+            raise ValueError(
+                "the optout step needs the verified opt-outs; builds read them from the registry"
+            )
+        if not self.optouts:
+            return batch
+        repo = batch.column(REPO)
+        if pa.types.is_dictionary(repo.type):
+            repo = repo.cast(pa.string())
+        name = pc.utf8_lower(repo)
+        owner = pc.list_element(pc.split_pattern(name, "/", max_splits=1), 0)
+        by_owner = pc.fill_null(
+            pc.is_in(owner, value_set=pa.array(sorted(self.optouts.owners), pa.string())), False
+        )
+        by_repo = pc.fill_null(
+            pc.is_in(name, value_set=pa.array(sorted(self.optouts.repos), pa.string())), False
+        )
+        by_repo = pc.and_(by_repo, pc.invert(by_owner))
+        stats.drop(OWNER, pc.sum(by_owner).as_py() or 0)
+        stats.drop(REPOSITORY, pc.sum(by_repo).as_py() or 0)
+        return batch.filter(pc.invert(pc.or_(by_owner, by_repo)))
+
+
+@register_step(STEP)
+def _make_optout(config: Any = None) -> OptOutFilter:
+    return OptOutFilter()
+
+
+# -------------------------------------------------------------------------------------------------
+# Ownership proofs at ingest
+
 MAX_TOKEN_FILE_CHARS = 65_536  # a token file holds a token or a few; the rest is never looked at
 
 
@@ -78,15 +134,6 @@ class BuildOptOuts:
         }
 
 
-def registry_url(configured: str | None) -> str | None:
-    """The registry a build reads: the configured URL, else ``$STACKWRIGHT_REGISTRY``, else the default
-    SQLite file when it exists, else None (no opt-outs)."""
-    if configured:
-        return configured
-    if os.environ.get(ENV_REGISTRY):
-        return os.environ[ENV_REGISTRY]
-    path = default_sqlite_path()
-    return f"sqlite:///{path}" if path.is_file() else None
 
 
 def gather_optouts(tasks: Sequence[Task], job: Job, executor: Any) -> BuildOptOuts:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stackwright.registry.ingest import registry_url
+from stackwright.registry.location import registry_url
 from stackwright.registry.optout_set import NO_OPTOUTS, OptOutSet
 from stackwright.release.optouts import NO_OPTOUTS as NO_LIST
 from stackwright.release.optouts import OptOuts, read_optout_list
