@@ -25,6 +25,7 @@ from stackwright.dataset.manifest import (
     FORMAT_VERSION,
     MANIFEST,
     STATS,
+    DatasetManifest,
     make_manifest,
     merge_counts,
     merge_step_stats,
@@ -80,6 +81,25 @@ class BuildResult:
     tasks_run: int
     tasks_resumed: int
     stats: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``stackwright build --json`` prints: sizes, drops by ``step:reason``, time and rates."""
+        m = DatasetManifest.from_dict(self.manifest)
+        seconds = self.seconds
+        return {
+            "dataset": str(self.out),
+            "repositories": m.repositories,
+            "files_seen": m.files_seen,
+            "rows": m.rows,
+            "content_mb": round(m.content_bytes / 1e6, 2),
+            "parquet_mb": round(m.file_bytes / 1e6, 2),
+            "shards": len(m.shards),
+            "shards_resumed": self.tasks_resumed,
+            "dropped": m.dropped(),
+            "seconds": round(seconds, 2),
+            "files_per_second": round(m.files_seen / seconds, 1) if seconds else None,
+            "mb_per_second": round(m.content_bytes / 1e6 / seconds, 2) if seconds else None,
+        }
 
 
 def pack_tasks(items: Sequence[WorkItem], shard_size: int) -> list[Task]:

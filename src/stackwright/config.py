@@ -267,15 +267,17 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def load_build_config(path: Path | None = None, **overrides: Any) -> BuildConfig:
     """Defaults, then the file (if any), then the overrides that are not None.
 
-    Overrides for the read rules are given as ``read__<name>``.
+    Overrides of a section's settings are given as ``<section>__<name>`` (``read__rev``,
+    ``dedup__threshold``): the command line wins over the file, the file over the defaults.
     """
     data: dict[str, Any] = _read_file(path) if path is not None else {}
     flat: dict[str, Any] = {}
     for key, value in overrides.items():
         if value is None:
             continue
-        if key.startswith("read__"):
-            flat.setdefault("read", {})[key.removeprefix("read__")] = value
+        section, _, name = key.partition("__")
+        if name:
+            flat.setdefault(section, {})[name] = value
         else:
             flat[key] = value
     data = _merge(data, flat)

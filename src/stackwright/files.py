@@ -11,7 +11,7 @@ import hashlib
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -73,6 +73,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def walk_files(paths: Iterable[Path], skip_dirs: frozenset[str] = frozenset({".git"})) -> Iterator[Path]:
+    """The files named, and the files below the folders named (sorted, ``.git`` and symbolic links
+    skipped), in a stable order."""
+    for path in paths:
+        if not path.is_dir():
+            yield path
+            continue
+        for folder, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if d not in skip_dirs)
+            for name in sorted(files):
+                full = Path(folder) / name
+                if not full.is_symlink():
+                    yield full
+
+
 def read_limited(path: Path, limit: int) -> tuple[bytes, bool]:
     """At most ``limit`` bytes of a file and whether it holds more; never reads more than limit + 1.
     OSError propagates (the caller decides whether a failed read is a skip or an error)."""
@@ -81,24 +96,39 @@ def read_limited(path: Path, limit: int) -> tuple[bytes, bool]:
     return data[:limit], len(data) > limit
 
 
-def read_user_bytes(source: str | Path, limit: int) -> bytes:
-    """The bytes of a file a user named (``-`` reads standard input), at most ``limit`` of them:
-    a :class:`FileReadError` with a one-line message when it is missing, a folder, unreadable or
-    larger than ``limit``."""
+def read_user_bytes(source: str | Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a file a user named (``-`` reads standard input), at most ``limit`` of them: a
+    :class:`FileReadError` with a one-line message naming ``what`` it should be when it is missing, a
+    folder, unreadable or larger than ``limit``."""
     if str(source) == STDIN:
         data = sys.stdin.buffer.read(limit + 1)
         if len(data) > limit:
-            raise FileReadError(f"standard input is larger than {limit:,} bytes")
+            raise FileReadError(f"standard input: {what} larger than {limit:,} bytes")
         return data
     path = Path(source)
     try:
         data, more = read_limited(path, limit)
     except FileNotFoundError:
-        raise FileReadError(f"{path}: no such file") from None
+        raise FileReadError(f"{path}: no such {what}") from None
     except IsADirectoryError:
-        raise FileReadError(f"{path}: is a folder, not a file") from None
+        raise FileReadError(f"{path}: is a folder; a {what} was expected") from None
     except OSError as exc:
-        raise FileReadError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+        reason = exc.strerror or type(exc).__name__
+        raise FileReadError(f"{path}: cannot read the {what} ({reason})") from None
     if more:
-        raise FileReadError(f"{path}: larger than {limit:,} bytes")
+        raise FileReadError(f"{path}: {what} larger than {limit:,} bytes")
     return data
+
+
+def read_user_text(source: str | Path, limit: int, what: str = "file") -> str:
+    """:func:`read_user_bytes` decoded as UTF-8 (a byte-order mark is dropped); a one-line
+    :class:`FileReadError` when it is not UTF-8 text."""
+    return decode_user_text(read_user_bytes(source, limit, what), source, what)
+
+
+def decode_user_text(data: bytes, source: str | Path, what: str = "file") -> str:
+    """UTF-8 text (a byte-order mark dropped), or a one-line :class:`FileReadError`."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileReadError(f"{source}: the {what} is not UTF-8 text (byte {exc.start})") from None

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stackwright.errors import StackwrightError
+from stackwright.files import FileReadError, read_user_text
 from stackwright.names import is_login, is_repo_name
 
 _SCP_LIKE = re.compile(r"(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>[^\s]+)")
@@ -217,20 +218,15 @@ def parse_listing(text: str, as_json: bool | None = None) -> Listing:
     return listing
 
 
+MAX_LIST_BYTES = 1_000_000_000  # a list of some ten million repositories
+
+
 def read_listing(path: Path) -> Listing:
     """Read and check a list file; raises ListError when it is unreadable or holds nothing valid."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ListError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ListError(f"{path}: is a folder, not a list of repositories") from None
-    except OSError as exc:
-        raise ListError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ListError(f"{path}: not UTF-8 text") from None
+        text = read_user_text(path, MAX_LIST_BYTES, "file")
+    except FileReadError as exc:
+        raise ListError(str(exc)) from None
     as_json = True if path.name.lower().endswith(JSON_SUFFIXES) else None
     listing = parse_listing(text, as_json)
     if not listing.entries:

@@ -15,12 +15,16 @@ RenderScript there).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from stackwright.config import BuildConfig, LanguageConfig
+from stackwright.errors import StackwrightError
+from stackwright.files import read_limited, walk_files
 from stackwright.pipeline.step import StepStats, register_step
 from stackwright.records import (
     CONTENT,
@@ -33,6 +37,7 @@ from stackwright.records import (
     PATH,
     with_columns,
 )
+from stackwright.sources.base import TOO_LARGE
 
 FILENAME = "filename"
 EXTENSION = "extension"
@@ -59,6 +64,10 @@ class LanguageGuess:
                 "generated": self.generated, "documentation": self.documentation, "dotfile": self.dotfile}
 
 
+class LanguageDetectionError(StackwrightError, RuntimeError):
+    """go-enry cannot be loaded."""
+
+
 class LanguageDetector:
     """go-enry with memoised candidates; one per process."""
 
@@ -69,7 +78,7 @@ class LanguageDetector:
             from enry.definitions import lib
             from enry.utils import go_str_slice_to_py
         except (ImportError, OSError) as exc:  # pragma: no cover - a broken install
-            raise RuntimeError(f"language detection needs enry-python (go-enry): {exc}") from None
+            raise LanguageDetectionError(f"language detection needs enry-python (go-enry): {exc}") from None
         self._enry = enry
         self._lib = lib
         self._null = ffi.NULL
@@ -149,6 +158,28 @@ class LanguageDetector:
             dotfile=bool(enry.is_dot_file(path)),
             method=method,
         )
+
+
+MAX_DETECT_BYTES = 10_000_000  # what `lang detect` reads of a file; larger files are noted too_large
+
+
+def detect_paths(paths: Iterable[Path], on_unreadable: Callable[[Path, OSError], None] | None = None
+                 ) -> Iterator[tuple[LanguageGuess, dict[str, Any]]]:
+    """The guess and its JSON record for every file named or below the folders named (``.git`` and
+    symbolic links skipped). A file that cannot be read is reported to ``on_unreadable`` and left out."""
+    found = detector()
+    for path in walk_files(paths):
+        try:
+            data, too_large = read_limited(path, MAX_DETECT_BYTES)
+        except OSError as exc:
+            if on_unreadable is not None:
+                on_unreadable(path, exc)
+            continue
+        guess = found.detect(str(path), data)
+        record = guess.to_json(str(path))
+        if too_large:
+            record["note"] = TOO_LARGE
+        yield guess, record
 
 
 def _has_modeline(head: bytes, content: bytes) -> bool:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from stackwright import __version__
+from stackwright.errors import StackwrightError
 from stackwright.pipeline.step import StepStats
 
 FORMAT_VERSION = 1
@@ -62,12 +64,54 @@ def make_manifest(
     }
 
 
+
+class DatasetError(StackwrightError, FileNotFoundError):
+    """A folder that is not a finished stackwright dataset."""
+
+
+@dataclass(frozen=True)
+class DatasetManifest:
+    """A typed view of a dataset's ``manifest.json``: the figures stages and reports read."""
+
+    repositories: int
+    rows: int
+    content_bytes: int
+    file_bytes: int
+    shards: list[dict[str, Any]]
+    steps: dict[str, dict[str, Any]]
+    sources: list[dict[str, Any]]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetManifest:
+        sizes = {key: int(data[key]) for key in ("repositories", "rows", "content_bytes", "file_bytes")}
+        return cls(**sizes, shards=list(data["shards"]), steps=dict(data.get("steps", {})),
+                   sources=list(data.get("sources", [])))
+
+    @classmethod
+    def read(cls, dataset: Path) -> DatasetManifest:
+        return cls.from_dict(read_manifest(dataset))
+
+    @property
+    def files_seen(self) -> int:
+        """Files the build read (the ``read`` step's input), kept or not."""
+        return int(self.steps.get("read", {}).get("in", 0))
+
+    def dropped(self) -> dict[str, int]:
+        """Rows each step dropped, by ``step:reason``, in step order."""
+        return {f"{name}:{reason}": n for name, step in self.steps.items()
+                for reason, n in step.get("dropped", {}).items()}
+
+    def repository_names(self) -> list[str]:
+        """The repositories of every source, in source order."""
+        return [r["repo"] for s in self.sources for r in s.get("repositories", [])]
+
+
 def read_manifest(dataset: Path) -> dict[str, Any]:
     path = dataset / MANIFEST
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{dataset} is not a finished stackwright dataset (no {MANIFEST})") from None
+        raise DatasetError(f"{dataset} is not a finished stackwright dataset (no {MANIFEST})") from None
 
 
 def shard_paths(dataset: Path) -> list[Path]:

@@ -179,6 +179,10 @@ class DedupResult:
     report: dict[str, Any]
     seconds: float
 
+    def summary(self) -> dict[str, Any]:
+        """What ``stackwright dedup --json`` prints: the report, where the output is, and the time."""
+        return {**self.report, "dataset": str(self.out), "seconds": round(self.seconds, 3)}
+
 
 def deduplicate(dataset: Path, out: Path, config: BuildConfig, against: Path | None = None,
                 overwrite: bool = False, console: Any = None) -> DedupResult:

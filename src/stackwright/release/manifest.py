@@ -97,6 +97,14 @@ def read_release_manifest(release: Path) -> dict[str, Any]:
     return data
 
 
+def release_summary(release: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """What ``stackwright release --json`` prints about a release just made."""
+    return {"release": str(release), "version": manifest["version"], "rows": manifest["rows"],
+            "repositories": manifest["repositories"], "content_bytes": manifest["content_bytes"],
+            "file_bytes": manifest["file_bytes"], "shards": len(manifest["shards"]),
+            "optouts": manifest["optouts"], "datacard": str(Path(release) / DATACARD_HTML)}
+
+
 def username_of(repo: str) -> str:
     """The lower-cased owner of an ``owner/name`` repository (the whole name when it has no owner)."""
     return repo.split("/", 1)[0].lower()

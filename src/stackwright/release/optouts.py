@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from stackwright.files import FileReadError, decode_user_text, read_user_bytes
 from stackwright.names import is_login, is_repo_name
 from stackwright.registry.optout_set import NO_OPTOUTS as NO_ENTRIES
 from stackwright.registry.optout_set import OptOutSet
@@ -80,19 +81,10 @@ def parse_entry(text: str, where: str) -> tuple[str, str | None]:
 def read_optout_list(path: Path) -> OptOutList:
     """Parse an opt-out list file; any line that is not a valid entry is an error with its number."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ReleaseError(f"{path}: no such opt-out list") from None
-    except IsADirectoryError:
-        raise ReleaseError(f"{path}: the opt-out list is a folder, not a file") from None
-    except OSError as exc:
-        raise ReleaseError(f"{path}: cannot read the opt-out list ({exc.strerror})") from None
-    if len(data) > MAX_LIST_BYTES:
-        raise ReleaseError(f"{path}: opt-out list larger than {MAX_LIST_BYTES:,} bytes")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ReleaseError(f"{path}: the opt-out list is not UTF-8 text (byte {exc.start})") from None
+        data = read_user_bytes(path, MAX_LIST_BYTES, "opt-out list")
+        text = decode_user_text(data, path, "opt-out list")
+    except FileReadError as exc:
+        raise ReleaseError(str(exc)) from None
     owners: set[str] = set()
     repos: set[str] = set()
     # Only "\n" ends a line: any other control character is part of a line, and refused there.

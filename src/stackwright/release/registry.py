@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stackwright.registry.location import registry_url
+from stackwright.registry.location import default_url, registry_url
 from stackwright.registry.optout_set import NO_OPTOUTS, OptOutSet
+from stackwright.release.manifest import next_version, read_release_manifest
 from stackwright.release.optouts import NO_OPTOUTS as NO_LIST
 from stackwright.release.optouts import OptOuts, read_optout_list
 
@@ -87,6 +88,25 @@ def make_release_honouring_registry(
                                 from_release=from_release)  # fmt: skip
         applied = registry.mark_applied(verified, version, actor=actor) if verified else []
     return manifest, applied
+
+
+def apply_optouts(
+    release: Path,
+    out: Path,
+    *,
+    version: str | None = None,
+    db: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[str | None, dict[str, Any], list[str]]:
+    """The next release of ``release`` without the code of verified opt-outs (``stackwright optout
+    apply``): the version defaults to the next patch. Returns the earlier version, the new manifest and
+    the ids of the requests marked applied."""
+    previous = read_release_manifest(release).get("version")
+    version = version or next_version(previous)  # type: ignore[arg-type]
+    manifest, applied = make_release_honouring_registry(
+        release, version, out, db=db or default_url(), from_release=True, progress=progress
+    )
+    return previous, manifest, applied
 
 
 def _all_verified(registry: Any) -> list[str]:

@@ -121,3 +121,8 @@ def detect_file(path: Path, settings: LicenseConfig | None = None) -> FileVerdic
     spdx = header if header and header != NOASSERTION else detection.spdx
     category = detector.policy.category(spdx) if spdx != NOASSERTION else UNKNOWN
     return FileVerdict(str(path), spdx, category, detection, header if header != NOASSERTION else None)
+
+
+def detect_path(path: Path, settings: LicenseConfig | None = None) -> RepositoryVerdict | FileVerdict:
+    """``stackwright license detect``: a folder is judged as a repository, a file by its text."""
+    return detect_repository(path, settings) if path.is_dir() else detect_file(path, settings)

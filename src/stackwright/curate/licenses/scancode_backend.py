@@ -32,6 +32,7 @@ from stackwright.curate.licenses.model import (
     LicenseMatch,
     TextDetection,
 )
+from stackwright.errors import StackwrightError
 
 BACKEND = "scancode"
 INSTALL_HINT = "the scancode backend needs scancode-toolkit: pip install 'stackwright[scancode]'"
@@ -127,6 +128,10 @@ def _to_detection(result: dict[str, Any]) -> TextDetection:
 # ---------------------------------------------------------------- backend
 
 
+class ScancodeError(StackwrightError, RuntimeError):
+    """ScanCode is not installed, failed to load, or failed on a file."""
+
+
 class ScancodeBackend:
     """Detects licenses with ScanCode in a worker process; one index load per worker.
 
@@ -135,7 +140,7 @@ class ScancodeBackend:
 
     def __init__(self, timeout_s: float = 10.0, *, load_timeout_s: float = 600.0) -> None:
         if not scancode_available():
-            raise RuntimeError(INSTALL_HINT)
+            raise ScancodeError(INSTALL_HINT)
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
         self.timeout_s = float(timeout_s)
@@ -195,15 +200,15 @@ class ScancodeBackend:
             return
         if not self._conn.poll(self.load_timeout_s):
             self._stop_worker(kill=True)
-            raise RuntimeError(f"scancode did not load its license index in {self.load_timeout_s:g} s")
+            raise ScancodeError(f"scancode did not load its license index in {self.load_timeout_s:g} s")
         try:
             status, payload = self._conn.recv()
         except (EOFError, OSError):
             self._stop_worker(kill=True)
-            raise RuntimeError("the scancode worker died while loading its license index") from None
+            raise ScancodeError("the scancode worker died while loading its license index") from None
         if status != "ready":
             self._stop_worker(kill=True)
-            raise RuntimeError(f"scancode failed to load: {payload}")
+            raise ScancodeError(f"scancode failed to load: {payload}")
         self._ready = True
 
     # -- detection
@@ -211,13 +216,13 @@ class ScancodeBackend:
     def _detect_path(self, path: str) -> TextDetection:
         with self._lock:
             if self._closed:
-                raise RuntimeError("the scancode backend is closed")
+                raise ScancodeError("the scancode backend is closed")
             self._ensure_ready()
             try:
                 self._conn.send((path, self.timeout_s))
             except OSError:
                 self._stop_worker(kill=True)
-                raise RuntimeError("the scancode worker is gone; the next call starts a new one") from None
+                raise ScancodeError("the scancode worker is gone; the next call starts a new one") from None
             if not self._conn.poll(self.timeout_s + _KILL_GRACE_S):
                 self._stop_worker(kill=True)  # the next call starts (and loads) a fresh worker
                 return TextDetection(NOASSERTION, reason=TIMEOUT, backend=BACKEND)
@@ -225,9 +230,9 @@ class ScancodeBackend:
                 status, payload = self._conn.recv()
             except (EOFError, OSError):
                 self._stop_worker(kill=True)
-                raise RuntimeError(f"the scancode worker died on {path}") from None
+                raise ScancodeError(f"the scancode worker died on {path}") from None
         if status != "ok":
-            raise RuntimeError(f"scancode failed on {path}: {payload}")
+            raise ScancodeError(f"scancode failed on {path}: {payload}")
         result, elapsed = payload
         if elapsed >= self.timeout_s:  # scancode stopped at its deadline: results may be partial
             return TextDetection(NOASSERTION, reason=TIMEOUT, backend=BACKEND)
@@ -247,7 +252,7 @@ class ScancodeBackend:
         if not text.strip():
             return TextDetection(NOASSERTION, reason=EMPTY, backend=BACKEND)
         if self._tmpdir is None:
-            raise RuntimeError("the scancode backend is closed")
+            raise ScancodeError("the scancode backend is closed")
         fd, path = tempfile.mkstemp(suffix=".txt", dir=self._tmpdir)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as f:

@@ -10,6 +10,7 @@ from typing import Any
 from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, KEY, PASSWORD
 from stackwright.curate.pii.network import ip_scope as ip_scope_of
 from stackwright.curate.pii.scan import scan
+from stackwright.errors import StackwrightError
 
 ALIASES = {"EMAIL_ADDRESS": EMAIL, "IP": IP_ADDRESS, "IPV4": IP_ADDRESS, "IPV6": IP_ADDRESS, "SECRET": KEY,
            "API_KEY": KEY}
@@ -36,9 +37,15 @@ def _redacted_reference(entity: dict[str, Any], text: str) -> bool:
     return "global" in scopes
 
 
+class CasesError(StackwrightError, ValueError):
+    """A cases file that cannot be scored."""
+
+
 def score_cases(path: Path, ip_scope: str = "all") -> dict[str, Any]:
     if ip_scope not in ("all", "redacted"):
-        raise ValueError("--ip-scope must be all or redacted")
+        raise CasesError("--ip-scope must be all or redacted")
+    if not path.is_file():
+        raise CasesError(f"{path}: no such file")
     counts = {label: {"tp": 0, "reference": 0, "predicted": 0} for label in SCORED}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -47,7 +54,7 @@ def score_cases(path: Path, ip_scope: str = "all") -> dict[str, Any]:
             case = json.loads(line)
             text = case["text"]
         except (ValueError, KeyError, TypeError):
-            raise ValueError(f"{path}:{number}: not a JSON object with a text") from None
+            raise CasesError(f"{path}:{number}: not a JSON object with a text") from None
         reference: dict[str, list[tuple[int, int]]] = {label: [] for label in SCORED}
         for e in case.get("entities") or []:
             label = _label(e)

@@ -1,0 +1,160 @@
+"""What every command shares: the consoles, one-line errors, option types, tables and JSON output.
+
+Commands parse, call one library function and print. They print data with :func:`print_json` or a
+table, and report errors with :func:`fail`; the project's own errors (``StackwrightError``) need no
+handling in a command at all: the application's one handler prints them (see ``cli/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stackwright.errors import EXIT_FAILED_CHECK, EXIT_USAGE
+
+__all__ = ["EXIT_FAILED_CHECK", "EXIT_USAGE"]
+
+err = Console(stderr=True)
+out = Console()
+
+# Text from the input (paths, names, messages) printed as it is: no markup, no highlighting, no wrap.
+PLAIN: dict[str, Any] = {"highlight": False, "markup": False, "soft_wrap": True}
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One line on stderr and the exit code. The message is plain text, never markup: paths, names and
+    errors from the input print as they are (``stackwright[portal]``, ``[bold]`` in a file name)."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def say(message: str) -> None:
+    """A line of progress on stderr."""
+    err.print(message, **PLAIN)
+
+
+def print_json(data: Any, *, indent: int | None = 2) -> None:
+    print(json.dumps(data, indent=indent))
+
+
+def key_value_table(title: str, rows: Iterable[tuple[str, str]]) -> Table:
+    """A two-column table of names and right-aligned figures, as build, release and crawl print."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def command_group(parent: typer.Typer, name: str, help: str, **options: Any) -> typer.Typer:
+    """A group of sub-commands (``stackwright NAME ...``) added to a stage's app; with no
+    sub-command it shows its help."""
+    group = typer.Typer(help=help, no_args_is_help=True, **options)
+    parent.add_typer(group, name=name)
+    return group
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Option types
+
+
+class Names(tuple):  # of str
+    """A comma-separated list given as one option value (``--steps a,b``), empty items left out."""
+
+
+def comma_list(value: str | Names) -> Names:
+    if isinstance(value, Names):
+        return value
+    return Names(item.strip() for item in str(value).split(",") if item.strip())
+
+
+def int_list(value: str | tuple[int, ...]) -> tuple[int, ...]:
+    """A comma-separated list of positive integers (``--k 1,10``)."""
+    if isinstance(value, tuple):
+        return value
+    try:
+        numbers = tuple(int(v) for v in comma_list(value))
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated whole numbers, got {value!r}") from None
+    if not numbers or min(numbers) < 1:
+        raise typer.BadParameter(f"expected comma-separated numbers of at least 1, got {value!r}")
+    return numbers
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def words(items: Iterable[str]) -> str:
+    """``a, b or c``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def choice(enum: type[E], noun: str) -> Callable[[str | E], E]:
+    """A parser for an Enum option whose error names what was wrong in one line:
+    ``unknown executor 'spark'; use local or ray``."""
+
+    def parse(value: str | E) -> E:
+        if isinstance(value, enum):
+            return value
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = words(str(m.value) for m in enum)
+            raise typer.BadParameter(f"unknown {noun} {value!r}; use {allowed}") from None
+
+    return parse
+
+
+def metavar(enum: type[Enum]) -> str:
+    return "|".join(str(m.value) for m in enum)
+
+
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+# Options that many commands take, spelled once.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+ProgressFlag = Annotated[bool, typer.Option(help="Show a progress bar.")]
+Workers = Annotated[int | None, typer.Option(min=1, help="Parallel workers [default: CPU count].")]
+ExecutorOption = Annotated[Executor | None, typer.Option(
+    parser=choice(Executor, "executor"), metavar=metavar(Executor), help="local (process pool) or ray.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML or JSON settings file.")]
+
+
+def value_of(option: Enum | None) -> Any:
+    return None if option is None else option.value
+
+
+# ---------------------------------------------------------------------------------------------------
+# Text arguments
+
+MAX_TEXT_INPUT = 256_000_000  # a file or standard input given to scan, redact or look up
+
+
+def read_text_argument(source: str | Path) -> str:
+    """The text of a file a command was given (``-``: standard input), decoded as license and PII tools
+    decode files (BOMs, UTF-16, legacy 8-bit encodings); a one-line error when it is not text."""
+    from stackwright.curate.licenses.matcher import decode_license_bytes
+    from stackwright.files import read_user_bytes
+
+    text = decode_license_bytes(read_user_bytes(source, MAX_TEXT_INPUT))
+    if text is None:
+        fail(f"{source}: not decodable text")
+    return text
