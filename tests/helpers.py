@@ -14,6 +14,9 @@ import pyarrow.parquet as pq
 
 # The git identity and an isolated configuration for the git subprocesses only: nothing touches the
 # user's global git config.
+# The checkout: tests/ is one level below it.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 GIT_ENV = {
     **os.environ,
     "GIT_AUTHOR_NAME": "Test Author",

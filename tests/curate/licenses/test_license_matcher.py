@@ -221,6 +221,7 @@ def test_allow_list_is_configurable() -> None:
     assert narrow.category("MIT AND Apache-2.0") == "unknown"
 
 
+@pytest.mark.slow
 @pytest.mark.scancode
 @pytest.mark.parametrize("backend", ["scancode", "fast+scancode"])
 def test_cli_scancode_backends(tmp_path: Path, backend: str) -> None:

@@ -15,7 +15,7 @@ from stackwright.curate.licenses import scancode_backend
 from stackwright.curate.licenses.model import EMPTY, NO_MATCH, NOASSERTION, TIMEOUT
 from stackwright.curate.licenses.scancode_backend import ScancodeBackend, scancode_available
 
-pytestmark = pytest.mark.scancode
+pytestmark = [pytest.mark.scancode, pytest.mark.slow]  # each loads ScanCode's index (seconds)
 
 CORPUS = Path("/work/shared/corpora/licenses")
 MIT = CORPUS / "choosealicense" / "mit" / "LICENSE"

@@ -143,6 +143,7 @@ def test_against_removes_only_files_seen_in_the_other_dataset(corpus: Path, tmp_
     assert {"aaa/origin", "zzz/copy", "mmm/fork"} <= kept  # no deduplication within the input
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_local_and_ray_keep_the_same_files(corpus: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")

@@ -173,6 +173,7 @@ def test_spdx_header_decides_for_its_file(tmp_path: Path) -> None:
     assert rows["src/lib.py"]["license"] == "MIT"
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_build_with_ray_gives_the_same_licenses(repos: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import corpora_dir
+from helpers import REPO_ROOT, corpora_dir
 from stackwright.curate.pii.entities import KEY, PASSWORD
 from stackwright.curate.pii.secrets import find_secrets, shannon_entropy
 from stackwright.curate.pii.triggers import hyperscan_available
@@ -218,7 +218,7 @@ def test_corpus_gate() -> None:
     if importlib.util.find_spec("detect_secrets") is None:
         assert ours[0] >= 0.9 and ours[1] >= 0.9, ours
         return
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
     import tempfile
 
     from pii import detect_secrets_predictors

@@ -171,3 +171,59 @@ def test_errors_print_paths_verbatim_not_as_markup(tmp_path: Path) -> None:
     for args in (("build", missing, "--out", tmp_path / "o"),
                  ("release", missing, "--version", "v1.0.0", "--out", tmp_path / "r")):
         assert "[bold]data[/]" in assert_one_line_error(run_cli(*args))
+
+
+def test_help_loads_no_heavy_library() -> None:
+    """`stackwright --help` stays fast: the command modules import the library inside their commands."""
+    import subprocess
+    import sys
+
+    code = ("import sys, stackwright.cli\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'pyarrow', 'sqlalchemy', 'numpy', 'ray')"
+            " if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert proc.stdout.strip() == "[]"
+    help_text = run_cli("--help")
+    assert help_text.returncode == 0
+    for stage in ("crawl", "build", "license", "dedup", "release", "optout", "portal", "eval"):
+        assert f" {stage} " in help_text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("nonsense",), ("No such command", "nonsense")),
+        (("build",), ("Missing argument",)),
+        (("build", "x", "--out", "y", "--workers", "0"), ("--workers",)),
+        (("optout", "list", "--limit", "many"), ("--limit",)),
+        (("release", "verify", "--bogus"), ("--bogus",)),
+        (("license", "detect", "x", "--backend", "magic"), ("unknown backend 'magic'", "fast+scancode")),
+        (("eval", "pii", "--cases", "x.jsonl", "--ip-scope", "some"), ("unknown ip scope",)),
+    ],
+)
+def test_usage_errors_are_one_line(args: tuple[str, ...], needles: tuple[str, ...]) -> None:
+    """Usage errors print like the project's own errors: one `error:` line, exit 2, no usage block."""
+    assert_one_line_error(run_cli(*args), *needles)
+
+
+def test_project_errors_are_one_line_from_every_stage(tmp_path: Path) -> None:
+    """The one error handler: a missing input is one line whichever stage's library raises it."""
+    missing = tmp_path / "missing"
+    assert_one_line_error(run_cli("release", "verify", missing), "no such release folder")
+    assert_one_line_error(run_cli("dedup", missing, "--out", tmp_path / "o"),
+                          "not a finished stackwright dataset")
+    assert_one_line_error(run_cli("eval", "pii", "--cases", missing), "no such file")
+    assert_one_line_error(run_cli("pii", "scan", missing), "no such file")
+    assert_one_line_error(run_cli("crawl", missing, "--out", tmp_path / "c"), "no such file")
+    assert_one_line_error(run_cli("decontaminate", "export", "nonesuch", "--out", tmp_path / "d"),
+                          "unknown benchmark")
+
+
+def test_module_entry_point() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "stackwright.cli", "--version"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and proc.stdout.startswith("stackwright ")

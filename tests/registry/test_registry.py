@@ -703,3 +703,4 @@ def test_optout_command_with_an_unusable_database(tmp_path: Path) -> None:
     proc = run_cli("optout", "add", "octo", "--all", "--contact", CONTACT, env=env)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "env.sqlite").is_file() and not (tmp_path / "data").exists()
+

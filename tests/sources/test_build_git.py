@@ -228,6 +228,7 @@ def local_build(corpus: GitCorpus, tmp_path_factory: pytest.TempPathFactory) -> 
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_ray_executor_writes_the_same_bytes(corpus: GitCorpus, local_build: Path, tmp_path: Path) -> None:
     out = tmp_path / "ray-out"
