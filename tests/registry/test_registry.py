@@ -704,3 +704,13 @@ def test_optout_command_with_an_unusable_database(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "env.sqlite").is_file() and not (tmp_path / "data").exists()
 
+
+
+def test_request_ids_never_look_like_options() -> None:
+    """An id is typed on command lines (`stackwright optout verify ID`): one starting with "-" would be
+    read as an option (one in 32 random ids did)."""
+    from stackwright.registry.store import new_request_id
+
+    ids = [new_request_id() for _ in range(2000)]
+    assert all(i[0].isalnum() and len(i) == 24 for i in ids)
+    assert len(set(ids)) == len(ids)

@@ -53,8 +53,12 @@ _CHUNK = 500  # values per IN (...) list, well under every database's parameter 
 
 
 def new_request_id() -> str:
-    """24 URL-safe characters from 144 random bits: not sequential, not guessable."""
-    return secrets.token_urlsafe(18)
+    """24 URL-safe characters from 144 random bits: not sequential, not guessable. Never starting with
+    ``-`` (or ``_``), so that a command line takes the id as an argument, not as an option."""
+    while True:
+        request_id = secrets.token_urlsafe(18)
+        if request_id[0].isalnum():
+            return request_id
 
 
 def new_challenge() -> str:
