@@ -8,7 +8,8 @@ handling in a command at all: the application's one handler prints them (see ``c
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -158,3 +159,19 @@ def read_text_argument(source: str | Path) -> str:
     if text is None:
         fail(f"{source}: not decodable text")
     return text
+
+
+@contextmanager
+def progress_bar(description: str, enabled: bool, unit: str = "") -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr while the block runs; yields ``update(done, total)``."""
+    if not enabled:
+        yield lambda _done, _total: None
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               TextColumn("{task.completed:,.0f}/{task.total:,.0f}" + (f" {unit}" if unit else "")),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=1)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

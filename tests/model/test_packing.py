@@ -1,0 +1,136 @@
+"""`stackwright tokenize`: packed shards that lose and repeat no token, split by repository, resumable."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import assert_one_line_error, run_cli
+from stackwright.model.corpus import ReleaseCorpus, read_rows, repositories, validation_repositories
+from stackwright.model.packing import META_MARKS, _pack, join_rests, unpack_streams
+from stackwright.model.samples import document_rng, render
+from stackwright.model.tokenizer import CodeTokenizer
+
+SEQ = 64
+
+
+def tokenize(release: Path, tokenizer: Path, out: Path, *extra: str) -> dict:
+    proc = run_cli("tokenize", release, "--tokenizer", tokenizer, "--out", out, "--seq-len", str(SEQ),
+                   "--validation", "0.2", "--workers", "2", "--json", "--no-progress", *extra)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def plain(release: Path, tokenizer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tokens") / "plain"
+    tokenize(release, tokenizer, out, "--fim-mode", "off")
+    return out
+
+
+def documents_by_split(folder: Path) -> dict[str, Counter]:
+    """The documents (token tuples between end-of-text tokens) each split's shards hold."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    found = {}
+    for split, info in manifest["splits"].items():
+        rests = info["rest_tokens"]
+        arrays = {Path(s["path"]).name: np.load(folder / s["path"]) for s in info["shards"]}
+        last = arrays.pop(f"part-{len(rests):05d}.npy", np.zeros((0, SEQ), np.uint16))
+        parts = [arrays.get(f"part-{i:05d}.npy", np.zeros((0, SEQ), np.uint16)) for i in range(len(rests))]
+        docs: Counter = Counter()
+        for stream in unpack_streams(parts, rests, last, info["padding_tokens"]):
+            assert len(stream) == 0 or stream[-1] == 0, "a task's stream ends with end-of-text"
+            cuts = np.flatnonzero(stream == 0)
+            docs.update(tuple(d.tolist()) for d in np.split(stream, cuts + 1)[:-1])
+        found[split] = docs
+    return found
+
+
+def test_no_token_lost_or_repeated_and_no_repository_in_both_splits(plain: Path, release: Path,
+                                                                    tokenizer: Path) -> None:
+    manifest = json.loads((plain / "manifest.json").read_text())
+    tok = CodeTokenizer(tokenizer)
+    corpus = ReleaseCorpus.open(release)
+    held_out = validation_repositories(repositories(corpus), 0.2, 0)
+    assert 1 <= len(held_out) < len(repositories(corpus))
+    expected: dict[str, Counter] = {"train": Counter(), "validation": Counter()}
+    for shard in corpus.shards:
+        for rows in read_rows(shard):
+            for row in rows:
+                rng = document_rng(0, row["repo"], row["path"])
+                text = render(row["content"], row["repo"], row["path"], row["stars"], rng, marks=META_MARKS)
+                split = "validation" if row["repo"] in held_out else "train"
+                expected[split][(*tok.encode([text])[0], 0)] += 1
+    assert documents_by_split(plain) == expected
+    for split, info in manifest["splits"].items():
+        assert info["tokens"] == sum(len(d) * n for d, n in expected[split].items())
+        assert info["samples"] * SEQ == info["tokens"] + info["padding_tokens"]
+    assert manifest["release"]["version"] == "v1.0.0" and len(manifest["release"]["manifest_sha256"]) == 64
+    assert manifest["tokenizer"]["sha256"] == tok.sha256 and manifest["dtype"] == "uint16"
+    languages = manifest["splits"]["train"]["tokens_per_language"] | manifest["splits"]["validation"][
+        "tokens_per_language"]
+    assert {"Python", "JavaScript"} <= set(languages)
+    metadata = sum(1 for split in expected.values() for d in split if d[0] in (5, 6, 18))
+    assert 0.2 < metadata / sum(len(s) for s in expected.values()) < 0.8  # 1 - 0.8**3 = 0.49 expected
+
+
+def test_fim_keeps_every_document_in_its_place(plain: Path, release: Path, tokenizer: Path,
+                                              tmp_path: Path) -> None:
+    summary = tokenize(release, tokenizer, tmp_path / "fim", "--fim-rate", "0.5")
+    assert summary["splits"] == json.loads(json.dumps(
+        {k: {key: v[key] for key in ("samples", "documents", "tokens", "padding_tokens", "repositories")}
+         for k, v in json.loads((plain / "manifest.json").read_text())["splits"].items()}))
+    a = np.load(plain / "train" / "part-00000.npy")
+    b = np.load(tmp_path / "fim" / "train" / "part-00000.npy")
+    assert a.shape == b.shape
+    assert np.array_equal(a == 0, b == 0), "FIM moved an end-of-text token"
+    # Context-level FIM: every stretch of a sample between end-of-text tokens is a document.
+    stretches = sum(sum(1 for piece in np.split(row, np.flatnonzero(row == 0)) if (piece != 0).any())
+                    for row in a)
+    rearranged = int((b == 1).sum())
+    assert 0.3 * stretches < rearranged < 0.6 * stretches  # rate 0.5, less the few too short to trim
+    again = tokenize(release, tokenizer, tmp_path / "again", "--fim-rate", "0.5")
+    assert again["splits"] == summary["splits"]
+    assert np.array_equal(np.load(tmp_path / "again" / "train" / "part-00000.npy"), b), "not deterministic"
+
+
+def test_a_rerun_resumes_and_gives_the_same_shards(release: Path, tokenizer: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t"
+    tokenize(release, tokenizer, out)
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.npy")}
+    # An interrupted run: the manifest not written yet, and the last task not finished.
+    (out / "manifest.json").unlink()
+    for path in (out / "_state" / "tasks").glob("*.json"):
+        path.unlink()
+        break
+    summary = tokenize(release, tokenizer, out)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*.npy")} == first
+    assert summary["shards_resumed"] == len(list((out / "_state" / "tasks").glob("*.json"))) - 1
+    assert_one_line_error(run_cli("tokenize", release, "--tokenizer", tokenizer, "--out", out),
+                          "never overwritten")
+
+
+def test_bad_input_is_one_line(release: Path, tokenizer: Path, tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("tokenize", tmp_path, "--tokenizer", tokenizer, "--out", tmp_path / "o"),
+                          "not a stackwright release")
+    assert_one_line_error(run_cli("tokenize", release, "--tokenizer", tokenizer, "--out", tmp_path / "o",
+                                  "--fim-mode", "sometimes"), "unknown FIM mode")
+    assert_one_line_error(run_cli("tokenize", release, "--tokenizer", tokenizer, "--out", tmp_path / "o",
+                                  "--seq-len", "4"), "--seq-len")
+
+
+@given(st.lists(st.lists(st.integers(1, 60000), max_size=300), min_size=1, max_size=6), st.integers(16, 97))
+def test_packing_loses_and_repeats_no_token(streams: list[list[int]], seq_len: int) -> None:
+    arrays = [np.asarray(s, dtype=np.uint16) for s in streams]
+    packed = [_pack(a, seq_len) for a in arrays]
+    last, padding = join_rests([rest for _, rest in packed], seq_len, 0, "uint16")
+    assert last.shape[1:] == (seq_len,) and 0 <= padding < seq_len
+    assert all(rows.shape[1:] == (seq_len,) for rows, _ in packed)
+    back = unpack_streams([rows for rows, _ in packed], [len(rest) for _, rest in packed], last, padding)
+    assert [b.tolist() for b in back] == streams

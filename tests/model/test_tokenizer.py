@@ -1,0 +1,109 @@
+"""The trained tokenizer: StarCoder's special tokens, digits, loading with AutoTokenizer, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from helpers import assert_one_line_error, run_cli
+from stackwright.model.fim import (
+    FimConfig,
+    FimMarks,
+    fim_ids,
+    permute_document,
+    permute_text,
+    prompt_ids,
+    prompt_text,
+    split_text,
+)
+from stackwright.model.tokenizer import INFO_FILE, CodeTokenizer, special
+from stackwright.model.tokens import EOT, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, REPONAME, SPECIAL_TOKENS
+
+
+def auto(folder: Path):
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def test_special_tokens_have_starcoders_strings_and_ids(tokenizer: Path) -> None:
+    hf = auto(tokenizer)
+    assert hf.convert_ids_to_tokens(list(range(19))) == list(SPECIAL_TOKENS)
+    assert (hf.bos_token, hf.eos_token, hf.unk_token) == (EOT, EOT, EOT)
+    assert len(hf) == 2048
+    info = json.loads((tokenizer / INFO_FILE).read_text())
+    assert info["vocab_size"] == 2048 and info["special_tokens"] == list(SPECIAL_TOKENS)
+    assert info["release"]["version"] == "v1.0.0"
+    assert info["held_out"]["files"] >= 1 and 1.5 < info["held_out"]["bytes_per_token"] < 8
+
+
+def test_digits_are_split_and_text_round_trips(tokenizer: Path) -> None:
+    tok = CodeTokenizer(tokenizer)
+    hf = auto(tokenizer)
+    text = "port = 8080\nprint('héllo wörld', 1234567)\n\tx  =  [1,2]\n"
+    ids = tok.encode([text])[0]
+    pieces = hf.convert_ids_to_tokens(ids)
+    assert all(not any(c.isdigit() for c in p) or len(p.strip("Ġ")) == 1 for p in pieces), pieces
+    assert tok.decode(ids) == text
+    assert hf.decode(ids) == text
+    assert hf(text, add_special_tokens=False)["input_ids"] == ids
+
+
+def test_special_strings_in_files_are_text(tokenizer: Path) -> None:
+    """A file that mentions <fim_prefix> (this project's source does) does not become a FIM sample."""
+    tok = CodeTokenizer(tokenizer)
+    ids = tok.encode([f"marker = '{FIM_PREFIX}'"])[0]
+    assert not any(i < len(SPECIAL_TOKENS) for i in ids)
+    placed = tok.encode([f"{special(REPONAME)}team0/project0\nx = 1"])[0]
+    assert placed[0] == SPECIAL_TOKENS.index(REPONAME)
+    assert tok.decode(placed) == f"{special(REPONAME)}team0/project0\nx = 1"
+
+
+def test_inference_prompt_is_the_training_layout_token_for_token(tokenizer: Path) -> None:
+    """Golden: training samples are laid out by the builder that makes the inference prompt."""
+    tok = CodeTokenizer(tokenizer)
+    hf = auto(tokenizer)
+    document = "def area(width, height):\n    \"\"\"Rectangle area.\"\"\"\n    return width * height\n" * 3
+    psm = FimConfig(rate=1.0, spm_rate=0.0)
+    marks = FimMarks(special(FIM_PREFIX), special(FIM_MIDDLE), special(FIM_SUFFIX))
+    for seed in range(5):
+        # Document-level FIM (as the tokenize stage renders it): the sample is the prompt, then the middle.
+        rng = np.random.default_rng(seed)
+        sample = tok.encode([permute_text(document, rng, psm, marks)])[0]
+        replay = np.random.default_rng(seed)
+        replay.random()  # the FIM draw
+        prefix, middle, suffix = split_text(document, replay)
+        prompt = prompt_ids(tok.encode, prefix, suffix)
+        assert sample == prompt + tok.encode([middle])[0]
+        # Text APIs (an OpenAI-style prompt and suffix) encode to the same ids with the HF tokenizer.
+        assert hf(prompt_text(prefix, suffix), add_special_tokens=False)["input_ids"] == prompt
+        # Context-level FIM: the same layout, the suffix trimmed so the sequence keeps its length.
+        ids = np.asarray(tok.encode([document])[0], dtype=np.int64)
+        packed = permute_document(ids, np.random.default_rng(seed), psm, tok.encode, tok.decode).tolist()
+        p, m, s = tok.encode([prefix, middle, suffix])
+        kept = len(ids) - len(p) - len(m) - 3
+        if kept <= 0:  # no suffix left to trim: the document stays as it is
+            assert packed == ids.tolist()
+            continue
+        assert packed == fim_ids(p, m, s[:kept])
+        assert packed[: 2 + len(p) + kept] == prompt[: 2 + len(p) + kept]
+
+
+def test_bad_input_is_one_line(tmp_path: Path, release: Path, tokenizer: Path) -> None:
+    assert_one_line_error(run_cli("tokenizer", "train", tmp_path / "none", "--out", tmp_path / "t"),
+                          "no such release folder")
+    assert_one_line_error(run_cli("tokenizer", "train", release, "--out", tokenizer), "never overwritten")
+    not_ours = tmp_path / "gpt2ish"
+    not_ours.mkdir()
+    from tokenizers import Tokenizer, models
+
+    Tokenizer(models.BPE()).save(str(not_ours / "tokenizer.json"))
+    assert_one_line_error(run_cli("tokenize", release, "--tokenizer", not_ours, "--out", tmp_path / "x"),
+                          "not a stackwright tokenizer")
+    assert_one_line_error(run_cli("tokenize", release, "--tokenizer", tmp_path, "--out", tmp_path / "y"),
+                          "not a tokenizer folder")
