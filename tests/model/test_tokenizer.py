@@ -107,3 +107,22 @@ def test_bad_input_is_one_line(tmp_path: Path, release: Path, tokenizer: Path) -
                           "not a stackwright tokenizer")
     assert_one_line_error(run_cli("tokenize", release, "--tokenizer", tmp_path, "--out", tmp_path / "y"),
                           "not a tokenizer folder")
+
+
+TRICKY = [
+    "a\n\n1", "x  =  1", "\t\t42\n", " 1 2  3", "x=1e10;y=0x1F", "½ ² Ⅻ ٣", "é\u0301 日本語 😀", "it's 1's",
+    "  \n  \n9", "a\r\n\r\n 7", "", " ", "\u00a0\u00a01", "foo.bar(12,34)", "'s'll'd", "<fim_prefix> 1",
+]
+
+
+def test_tiktoken_gives_the_same_ids_as_tokenizers(tokenizer: Path, release: Path) -> None:
+    from stackwright.model.corpus import ReleaseCorpus, iter_texts
+
+    hf = CodeTokenizer(tokenizer)
+    fast = CodeTokenizer(tokenizer, "tiktoken")
+    assert fast.engine == "tiktoken"
+    texts = TRICKY + [r["content"] for rows in iter_texts(ReleaseCorpus.open(release)) for r in rows]
+    assert fast.encode(texts) == hf.encode(texts)
+    for ids in hf.encode(texts[:40]):
+        assert fast.decode(ids) == hf.decode(ids)
+        assert fast.decode(ids[1:-1]) == hf.decode(ids[1:-1])  # cut characters decode alike

@@ -35,6 +35,12 @@ tokenizer_app = command_group(app, "tokenizer",
 MODEL_EXTRA = "the model stages need the model extra ({name} is missing): pip install 'stackwright[model]'"
 
 
+class Encoder(StrEnum):
+    auto = "auto"
+    tiktoken = "tiktoken"
+    tokenizers = "tokenizers"
+
+
 class FimMode(StrEnum):
     context = "context"
     document = "document"
@@ -101,6 +107,10 @@ def tokenize_cmd(
         parser=choice(FimMode, "FIM mode"), metavar=metavar(FimMode),
         help="context (after packing, as StarCoder), document (before), or off.")] = FimMode.context,
     seed: Annotated[int, typer.Option(help="Seed of the metadata, FIM and split draws.")] = 0,
+    encoder: Annotated[Encoder, typer.Option(
+        parser=choice(Encoder, "encoder"), metavar=metavar(Encoder),
+        help="auto: tiktoken where it gives the tokenizer's ids on the release (checked), else tokenizers.")
+    ] = Encoder.auto,
     executor: ExecutorOption = None,
     workers: Workers = None,
     progress: ProgressFlag = True,
@@ -119,10 +129,11 @@ def tokenize_cmd(
                             fim=FimConfig(fim_rate, fim_spm_rate, fim_mode.value))
     runner = make_executor(value_of(executor) or "local", workers or max(1, os.cpu_count() or 1))
     with progress_bar("tokenize: release shards", progress and not as_json, "shards") as update:
-        result = tokenize_release(release, tokenizer, out_dir, config, executor=runner, on_task=update)
+        result = tokenize_release(release, tokenizer, out_dir, config, executor=runner, on_task=update,
+                                  engine=None if encoder is Encoder.auto else encoder.value)
     m = result.manifest
     summary = {"tokens": str(result.out), "seconds": round(result.seconds, 2),
-               "shards_resumed": result.tasks_resumed,
+               "encoder": m["encoder"]["name"], "shards_resumed": result.tasks_resumed,
                "seq_len": m["seq_len"], "release": m["release"]["version"],
                "splits": {k: {key: v[key] for key in ("samples", "documents", "tokens", "padding_tokens",
                                                       "repositories")} for k, v in m["splits"].items()}}

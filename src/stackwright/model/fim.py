@@ -29,7 +29,7 @@ from stackwright.model.tokens import EOT, FIM_MIDDLE, FIM_PAD, FIM_PREFIX, FIM_S
 
 Mode = Literal["context", "document", "off"]
 Encode = Callable[[list[str]], list[list[int]]]  # texts -> token ids, special-token strings as text
-Decode = Callable[[list[int]], str]
+Decode = Callable[[np.ndarray], str]
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def permute_document(ids: np.ndarray, rng: np.random.Generator, config: FimConfi
     FIM tokens plus its trimmed parts is left as it is (as BigCode's implementation does)."""
     if len(ids) == 0 or rng.random() >= config.rate:
         return ids
-    text = decode(ids.tolist())
+    text = decode(ids)
     prefix, middle, suffix = split_text(text, rng)
     spm = rng.random() < config.spm_rate
     p, m, s = encode([prefix, middle, suffix])

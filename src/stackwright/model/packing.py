@@ -35,7 +35,7 @@ from stackwright.model.corpus import (
 )
 from stackwright.model.fim import FimConfig, FimMarks, FimTokens, permute_sample, permute_text
 from stackwright.model.samples import METADATA_RATE, document_rng, render
-from stackwright.model.tokenizer import CodeTokenizer, special
+from stackwright.model.tokenizer import TOKENIZER_FILE, CodeTokenizer, special
 from stackwright.model.tokens import FILENAME, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, GH_STARS, REPONAME
 
 FORMAT = "stackwright-tokens"
@@ -77,16 +77,42 @@ class TokenizeJob:
     config: TokenizeConfig
     validation_repos: frozenset[str]
     dtype: str
+    engine: str = "tokenizers"
 
 
-_TOKENIZERS: dict[str, CodeTokenizer] = {}
+_TOKENIZERS: dict[tuple[str, str], CodeTokenizer] = {}
+CHECK_CHARS = 2_000_000  # text both encoders tokenize before a run uses tiktoken
 
 
-def _tokenizer(folder: str) -> CodeTokenizer:
-    if folder not in _TOKENIZERS:
+def _tokenizer(folder: str, engine: str = "tokenizers") -> CodeTokenizer:
+    if (folder, engine) not in _TOKENIZERS:
         os.environ.setdefault("RAYON_NUM_THREADS", "1")  # one process per core: no thread pool in each
-        _TOKENIZERS[folder] = CodeTokenizer(Path(folder))
-    return _TOKENIZERS[folder]
+        _TOKENIZERS[folder, engine] = CodeTokenizer(Path(folder), engine)
+    return _TOKENIZERS[folder, engine]
+
+
+def choose_engine(corpus: ReleaseCorpus, tokenizer: Path) -> dict[str, Any]:
+    """tiktoken when it is installed and gives the HF tokenizer's ids on the release's first
+    :data:`CHECK_CHARS` of text; otherwise HF ``tokenizers``. Returned as the manifest records it."""
+    from stackwright.model.fast_encoder import check_equal, fast_encoder
+
+    fast = fast_encoder(str(Path(tokenizer) / TOKENIZER_FILE))
+    if fast is None:
+        return {"name": "tokenizers", "reason": "tiktoken is not installed"}
+    texts: list[str] = []
+    size = 0
+    for rows in read_rows(corpus.shards[0], batch_rows=64):
+        for row in rows:
+            if size < CHECK_CHARS:
+                texts.append((row["content"] or "")[: CHECK_CHARS - size])
+                size += len(texts[-1])
+        if size >= CHECK_CHARS:
+            break
+    hf = CodeTokenizer(Path(tokenizer)).tokenizer
+    differs = check_equal(fast, hf, texts)
+    if differs is not None:
+        return {"name": "tokenizers", "reason": f"tiktoken tokenized file {differs} of the check differently"}
+    return {"name": "tiktoken", "checked_files": len(texts), "checked_chars": size}
 
 
 def _sample_rng(seed: int, split: str, task: int, row: int) -> np.random.Generator:
@@ -140,7 +166,7 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 def tokenize_task(task: TokenizeTask, job: TokenizeJob) -> dict[str, Any]:
     """One release shard: render, encode, split, pack, FIM; writes its shards and its remainder."""
-    tok = _tokenizer(job.tokenizer)
+    tok = _tokenizer(job.tokenizer, job.engine)
     config = job.config
     streams: dict[str, list[int]] = {s: [] for s in SPLITS}
     tokens = {s: Counter() for s in SPLITS}
@@ -206,8 +232,8 @@ def _prepare(out: Path, fingerprint: str) -> None:
 
 
 def tokenize_release(release: Path, tokenizer: Path, out: Path, config: TokenizeConfig, *,
-                     executor: Any = None, on_task: Callable[[int, int], None] | None = None
-                     ) -> TokenizeResult:
+                     executor: Any = None, on_task: Callable[[int, int], None] | None = None,
+                     engine: str | None = None) -> TokenizeResult:
     """Write the release's packed token sequences into the new folder ``out`` (see the module)."""
     from stackwright.pipeline.executors import make_executor
 
@@ -220,7 +246,8 @@ def tokenize_release(release: Path, tokenizer: Path, out: Path, config: Tokenize
     repos = repositories(corpus)
     held_out = validation_repositories(repos, config.validation, config.seed)
     dtype = "uint16" if tok.vocab_size <= 1 << 16 else "uint32"
-    job = TokenizeJob(str(out), str(Path(tokenizer).resolve()), config, held_out, dtype)
+    engine = choose_engine(corpus, Path(tokenizer)) if engine is None else {"name": engine, "reason": "asked"}
+    job = TokenizeJob(str(out), str(Path(tokenizer).resolve()), config, held_out, dtype, engine["name"])
     tasks = [TokenizeTask(i, str(shard)) for i, shard in enumerate(corpus.shards)]
     results: dict[int, dict[str, Any]] = {}
     for task in tasks:
@@ -240,13 +267,13 @@ def tokenize_release(release: Path, tokenizer: Path, out: Path, config: Tokenize
     if on_task is not None:
         on_task(len(results), len(tasks))
     (executor or make_executor("local", 1)).run(todo, job, lambda *_: None, finished, fn=tokenize_task)
-    manifest = _finish(out, corpus, tok, config, job, tasks, results, repos, held_out)
+    manifest = _finish(out, corpus, tok, config, job, tasks, results, repos, held_out, engine)
     return TokenizeResult(out, manifest, time.perf_counter() - started, resumed)
 
 
 def _finish(out: Path, corpus: ReleaseCorpus, tok: CodeTokenizer, config: TokenizeConfig, job: TokenizeJob,
             tasks: list[TokenizeTask], results: dict[int, dict[str, Any]], repos: list[str],
-            held_out: frozenset[str]) -> dict[str, Any]:
+            held_out: frozenset[str], engine: dict[str, Any]) -> dict[str, Any]:
     splits: dict[str, Any] = {}
     eot = FimTokens().eot
     for split in SPLITS:
@@ -283,6 +310,7 @@ def _finish(out: Path, corpus: ReleaseCorpus, tok: CodeTokenizer, config: Tokeni
         "format_version": 1,
         "release": corpus.describe(),
         "tokenizer": {"path": str(Path(job.tokenizer)), "sha256": tok.sha256, "vocab_size": tok.vocab_size},
+        "encoder": engine,
         "config": config.to_json(),
         "seq_len": config.seq_len,
         "dtype": job.dtype,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stackwright.files import sha256_file, write_atomic
 from stackwright.model.corpus import (
     ModelDataError,
@@ -52,7 +54,9 @@ def _quiet_transformers() -> None:
 class CodeTokenizer:
     """A trained tokenizer for the pipeline: batch encoding with placeholders, decoding back to them."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, engine: str = "tokenizers") -> None:
+        """``engine``: ``tokenizers`` (HF), or ``tiktoken`` for the same ids faster (see
+        :mod:`stackwright.model.fast_encoder`; checked by the caller on its text)."""
         from tokenizers import Tokenizer
 
         folder = Path(folder)
@@ -72,11 +76,21 @@ class CodeTokenizer:
         self.tokenizer = tok
         self.sha256 = sha256_file(path)
         self.vocab_size = tok.get_vocab_size()
+        self.engine = "tokenizers"
+        self._plain = lambda texts: [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
+        self._decode_plain = lambda ids: tok.decode(ids, skip_special_tokens=False)
+        if engine == "tiktoken":
+            from stackwright.model.fast_encoder import fast_encoder
+
+            fast = fast_encoder(str(path))
+            if fast is not None:
+                self.engine, self._plain = "tiktoken", fast.encode_batch
+                self._decode_plain = lambda ids: fast.encoding.decode(ids, errors="replace")
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text; placeholder characters become their special tokens."""
         if not any(_PLACEHOLDER.search(t) for t in texts):
-            return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+            return self._plain(texts)
         pieces: list[str] = []
         plans: list[list[int | None]] = []
         for text in texts:
@@ -92,7 +106,7 @@ class CodeTokenizer:
                 pieces.append(text[start:])
                 plan.append(None)
             plans.append(plan)
-        encoded = iter(e.ids for e in self.tokenizer.encode_batch(pieces, add_special_tokens=False))
+        encoded = iter(self._plain(pieces))
         out = []
         for plan in plans:
             ids: list[int] = []
@@ -101,21 +115,22 @@ class CodeTokenizer:
             out.append(ids)
         return out
 
-    def decode(self, ids: list[int]) -> str:
+    def decode(self, ids: list[int] | np.ndarray) -> str:
         """The text of ``ids`` with special tokens as placeholders (inverse of :meth:`encode` on
-        whole characters)."""
+        whole characters; a character cut at either end decodes to U+FFFD, as in HF)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        specials = np.flatnonzero(ids < len(SPECIAL_TOKENS))
+        if len(specials) == 0:
+            return self._decode_plain(ids.tolist())
         out: list[str] = []
-        run: list[int] = []
-        for i in ids:
-            if i < len(SPECIAL_TOKENS):
-                if run:
-                    out.append(self.tokenizer.decode(run, skip_special_tokens=False))
-                    run = []
-                out.append(chr(SPECIAL_BASE + i))
-            else:
-                run.append(i)
-        if run:
-            out.append(self.tokenizer.decode(run, skip_special_tokens=False))
+        start = 0
+        for at in specials.tolist():
+            if at > start:
+                out.append(self._decode_plain(ids[start:at].tolist()))
+            out.append(chr(SPECIAL_BASE + int(ids[at])))
+            start = at + 1
+        if start < len(ids):
+            out.append(self._decode_plain(ids[start:].tolist()))
         return "".join(out)
 
 

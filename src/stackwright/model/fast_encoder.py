@@ -1,0 +1,89 @@
+"""The trained BPE run by tiktoken: the same ids as HF ``tokenizers``, several times faster.
+
+tiktoken merges by the rank of the merged bytes; a byte-level BPE merges by the rank of the pair. With
+ranks taken from the merge list (the 256 bytes first, then each merge's result at its position) and a
+pre-tokenizer pattern that reproduces "digits one by one, then GPT-2's pattern" in one expression,
+both give the same tokens. That is checked, not assumed: :func:`check_equal` compares them on real
+text before a run uses tiktoken, and a run falls back to ``tokenizers`` where they differ.
+
+The pattern: HF splits digits off first, so whitespace before a digit ends a piece and is kept whole
+(``\\s+(?=\\p{N})``), and numbers are never joined to a preceding space or to each other (``\\p{N}``).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?=\p{N})|\s+(?!\S)|\s+""")
+
+
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's printable stand-ins for the 256 bytes, reversed (what byte-level BPE vocabularies use)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    chars = list(printable)
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(printable, chars, strict=True)}
+
+
+class FastEncoder:
+    """``encode_batch(texts) -> list of id lists``, ids as in the HF tokenizer; no special tokens."""
+
+    def __init__(self, tokenizer_json: Path) -> None:
+        import tiktoken
+
+        data = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
+        model = data["model"]
+        if model.get("type") != "BPE":
+            raise ValueError("not a BPE tokenizer")
+        decode = _byte_decoder()
+        to_bytes = lambda token: bytes(decode[c] for c in token)  # noqa: E731
+        special = {t["content"] for t in data.get("added_tokens", [])}
+        vocab = {to_bytes(token): i for token, i in model["vocab"].items() if token not in special}
+        # tiktoken's ranks are the ids: each merge's result must rank after the merges before it.
+        ranks = {}
+        last = -1
+        for merge in model["merges"]:
+            left, right = merge if isinstance(merge, list) else merge.split(" ")
+            merged = to_bytes(left) + to_bytes(right)
+            if merged in ranks:
+                continue
+            if vocab.get(merged, -1) <= last:
+                raise ValueError("the merge order is not the id order")
+            ranks[merged] = last = vocab[merged]
+        for b in range(256):
+            if bytes([b]) not in vocab:
+                raise ValueError(f"byte {b} has no token")
+            ranks[bytes([b])] = vocab[bytes([b])]
+        if len(ranks) != len(vocab):
+            raise ValueError("a token is neither a byte nor a merge")
+        self.encoding = tiktoken.Encoding("stackwright", pat_str=PATTERN, mergeable_ranks=ranks,
+                                          special_tokens={})
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        encode = self.encoding.encode_ordinary  # one process per core: no thread pool per call
+        return [encode(text) for text in texts]
+
+
+@lru_cache(maxsize=4)
+def fast_encoder(tokenizer_json: str) -> FastEncoder | None:
+    """The tiktoken encoder of a tokenizer, or None where tiktoken is missing or cannot run it."""
+    try:
+        return FastEncoder(Path(tokenizer_json))
+    except (ImportError, ValueError, KeyError):
+        return None
+
+
+def check_equal(fast: FastEncoder, hf: Any, texts: list[str]) -> int | None:
+    """The index of the first text the two encoders tokenize differently, or None when they agree."""
+    ours = fast.encode_batch(texts)
+    theirs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
+    return next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b), None)
