@@ -97,6 +97,7 @@ def test_fim_keeps_every_document_in_its_place(plain: Path, release: Path, token
     assert 0.3 * stretches < rearranged < 0.6 * stretches  # rate 0.5, less the few too short to trim
     # Deterministic, and the same with either encoder (tiktoken is only a faster way to the same ids).
     assert summary["encoder"] == "tiktoken"
+    assert json.loads((tmp_path / "fim" / "manifest.json").read_text())["encoder"]["tasks_on_tokenizers"] == 0
     again = tokenize(release, tokenizer, tmp_path / "again", "--fim-rate", "0.5", "--encoder", "tokenizers")
     assert again["splits"] == summary["splits"] and again["encoder"] == "tokenizers"
     for split in ("train", "validation"):
@@ -138,3 +139,16 @@ def test_packing_loses_and_repeats_no_token(streams: list[list[int]], seq_len: i
     assert all(rows.shape[1:] == (seq_len,) for rows, _ in packed)
     back = unpack_streams([rows for rows, _ in packed], [len(rest) for _, rest in packed], last, padding)
     assert [b.tolist() for b in back] == streams
+
+
+def test_an_empty_release_is_one_line(tokenizer: Path, tmp_path: Path) -> None:
+    from helpers import build_ok, write
+
+    write(tmp_path / "repos" / "team__empty" / "blank.py", "")
+    build_ok(tmp_path / "repos", "--out", tmp_path / "dataset")
+    proc = run_cli("release", tmp_path / "dataset", "--version", "v0.0.1", "--out", tmp_path / "release")
+    assert proc.returncode == 0, proc.stderr
+    assert_one_line_error(run_cli("tokenize", tmp_path / "release", "--tokenizer", tokenizer, "--out",
+                                  tmp_path / "tokens"), "holds no files")
+    assert_one_line_error(run_cli("tokenizer", "train", tmp_path / "release", "--out", tmp_path / "tok"),
+                          "holds no files")

@@ -112,6 +112,8 @@ def test_bad_input_is_one_line(tmp_path: Path, release: Path, tokenizer: Path) -
 TRICKY = [
     "a\n\n1", "x  =  1", "\t\t42\n", " 1 2  3", "x=1e10;y=0x1F", "½ ² Ⅻ ٣", "é\u0301 日本語 😀", "it's 1's",
     "  \n  \n9", "a\r\n\r\n 7", "", " ", "\u00a0\u00a01", "foo.bar(12,34)", "'s'll'd", "<fim_prefix> 1",
+    "a\x1c b\x1f\tc", "x\u3000 y\u2028 z", "it's \n'll  \t\r\n'd", "1 2\n3\t4 ", "\u00a0 \u00a0x",
+    "def f():\n\tif x:\n\t\treturn 'y'  # é\n", "a" * 300 + " " + "b" * 5,
 ]
 
 
@@ -126,3 +128,25 @@ def test_tiktoken_gives_the_same_ids_as_tokenizers(tokenizer: Path, release: Pat
     for ids in hf.encode(texts[:40]):
         assert fast.decode(ids) == hf.decode(ids)
         assert fast.decode(ids[1:-1]) == hf.decode(ids[1:-1])  # cut characters decode alike
+
+
+def test_split_encoding_from_ids_equals_encoding_the_parts(tokenizer: Path, release: Path) -> None:
+    """The FIM fast path (re-encode only around the cuts) gives exactly what encoding the three parts
+    does, for whole files, for stretches cut anywhere (as packing cuts them), and at every cut."""
+    from stackwright.model.corpus import ReleaseCorpus, iter_texts
+
+    rng = np.random.default_rng(0)
+    for engine in ("tokenizers", "tiktoken"):
+        tok = CodeTokenizer(tokenizer, engine)
+        texts = [r["content"] for rows in iter_texts(ReleaseCorpus.open(release)) for r in rows][:40]
+        for full in tok.encode(texts + TRICKY):
+            full = np.asarray(full, dtype=np.int64)
+            for _ in range(6):
+                lo, hi = sorted(int(x) for x in rng.integers(0, len(full) + 1, size=2))
+                ids = full[lo:hi] if rng.random() < 0.7 else full
+                if len(ids) == 0:
+                    continue
+                text = tok.decode(ids)
+                a, b = sorted(int(x) for x in rng.integers(0, len(text) + 1, size=2))
+                expected = tuple(tok.encode([text[:a], text[a:b], text[b:]]))
+                assert tok.encode_split(ids, text, a, b) == expected

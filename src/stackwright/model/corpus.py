@@ -15,7 +15,7 @@ from typing import Any
 from stackwright.errors import StackwrightError
 from stackwright.files import sha256_file
 from stackwright.records import CONTENT, LANGUAGE, PATH, REPO, STARS
-from stackwright.release.manifest import MANIFEST, is_inside_path, read_release_manifest
+from stackwright.release.manifest import MANIFEST, USERNAMES_INDEX, is_inside_path, read_release_manifest
 
 BATCH_ROWS = 512
 COLUMNS = (REPO, PATH, CONTENT, LANGUAGE, STARS)
@@ -57,17 +57,32 @@ class ReleaseCorpus:
                 "rows": self.rows, "content_bytes": self.content_bytes}
 
 
-def read_rows(shard: Path, batch_rows: int = BATCH_ROWS) -> Iterator[list[dict[str, Any]]]:
-    """One shard's rows in batches of dicts with :data:`COLUMNS` (``stars`` is None where the release
-    has no such column), in file order."""
+def read_rows(shard: Path, batch_rows: int = BATCH_ROWS, start: int = 0, stop: int | None = None
+              ) -> Iterator[list[dict[str, Any]]]:
+    """Rows ``start..stop`` of one shard (all by default) in batches of dicts with :data:`COLUMNS`
+    (``stars`` is None where the release has no such column), in file order."""
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(shard)
     present = [c for c in COLUMNS if c in pf.schema_arrow.names]
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=present):
-        columns = {name: batch.column(name).to_pylist() for name in present}
-        yield [{name: columns[name][i] if name in columns else None for name in COLUMNS}
-               for i in range(batch.num_rows)]
+    stop = pf.metadata.num_rows if stop is None else stop
+    first = 0
+    for group in range(pf.metadata.num_row_groups):
+        rows = pf.metadata.row_group(group).num_rows
+        lo, hi = max(start, first), min(stop, first + rows)
+        if lo < hi:
+            table = pf.read_row_group(group, columns=present).slice(lo - first, hi - lo)
+            for batch in table.to_batches(max_chunksize=batch_rows):
+                columns = {name: batch.column(name).to_pylist() for name in present}
+                yield [{name: columns[name][i] if name in columns else None for name in COLUMNS}
+                       for i in range(batch.num_rows)]
+        first += rows
+
+
+def shard_rows(shard: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(shard).metadata.num_rows)
 
 
 def iter_texts(corpus: ReleaseCorpus, batch_rows: int = BATCH_ROWS) -> Iterator[list[dict[str, Any]]]:
@@ -92,6 +107,10 @@ def repositories(corpus: ReleaseCorpus) -> list[str]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    index = corpus.path / USERNAMES_INDEX  # one row per repository: the fast way
+    if index.is_file():
+        column = pq.read_table(index, columns=[REPO]).column(REPO)
+        return sorted(r for r in set(column.to_pylist()) if r is not None)
     found: set[str] = set()
     for shard in corpus.shards:
         column = pq.read_table(shard, columns=[REPO]).column(REPO)

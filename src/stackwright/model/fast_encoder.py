@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?=\p{N})|\s+(?!\S)|\s+""")
 
 
@@ -44,8 +46,11 @@ class FastEncoder:
         model = data["model"]
         if model.get("type") != "BPE":
             raise ValueError("not a BPE tokenizer")
-        decode = _byte_decoder()
-        to_bytes = lambda token: bytes(decode[c] for c in token)  # noqa: E731
+        table = {ord(c): b for c, b in _byte_decoder().items()}  # stand-in -> byte value (as latin-1)
+
+        def to_bytes(token: str) -> bytes:
+            return token.translate(table).encode("latin-1")
+
         special = {t["content"] for t in data.get("added_tokens", [])}
         vocab = {to_bytes(token): i for token, i in model["vocab"].items() if token not in special}
         # tiktoken's ranks are the ids: each merge's result must rank after the merges before it.
@@ -65,6 +70,11 @@ class FastEncoder:
             ranks[bytes([b])] = vocab[bytes([b])]
         if len(ranks) != len(vocab):
             raise ValueError("a token is neither a byte nor a merge")
+        # UTF-8 length of every token by id; special tokens count as their 3-byte placeholder.
+        top = max([*ranks.values(), *(t["id"] for t in data.get("added_tokens", []))])
+        self.lengths = np.full(top + 1, 3, dtype=np.int64)
+        for token_bytes, i in ranks.items():
+            self.lengths[i] = len(token_bytes)
         self.encoding = tiktoken.Encoding("stackwright", pat_str=PATTERN, mergeable_ranks=ranks,
                                           special_tokens={})
 
@@ -87,3 +97,18 @@ def check_equal(fast: FastEncoder, hf: Any, texts: list[str]) -> int | None:
     ours = fast.encode_batch(texts)
     theirs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
     return next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b), None)
+
+
+def token_byte_lengths(tokenizer_json: Path, placeholder_bytes: int = 3) -> np.ndarray:
+    """The UTF-8 length of every token of a byte-level BPE, by id; an added (special) token counts as
+    the placeholder character the pipeline writes for it."""
+    data = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
+    decode = _byte_decoder()
+    special = {t["content"]: t["id"] for t in data.get("added_tokens", [])}
+    vocab = data["model"]["vocab"]
+    lengths = np.zeros(max([*vocab.values(), *special.values()]) + 1, dtype=np.int64)
+    for token, i in vocab.items():
+        lengths[i] = placeholder_bytes if token in special else sum(1 for c in token if c in decode)
+    for i in special.values():
+        lengths[i] = placeholder_bytes
+    return lengths

@@ -30,6 +30,7 @@ from stackwright.model.tokens import EOT, FIM_MIDDLE, FIM_PAD, FIM_PREFIX, FIM_S
 Mode = Literal["context", "document", "off"]
 Encode = Callable[[list[str]], list[list[int]]]  # texts -> token ids, special-token strings as text
 Decode = Callable[[np.ndarray], str]
+EncodeSplit = Callable[[np.ndarray, str, int, int], tuple[list[int], list[int], list[int]]]
 
 
 @dataclass(frozen=True)
@@ -111,16 +112,23 @@ def permute_text(text: str, rng: np.random.Generator, config: FimConfig, marks: 
 
 
 def permute_document(ids: np.ndarray, rng: np.random.Generator, config: FimConfig, encode: Encode,
-                     decode: Decode, tokens: FimTokens = FimTokens()) -> np.ndarray:
+                     decode: Decode, tokens: FimTokens = FimTokens(), encode_split: EncodeSplit | None = None
+                     ) -> np.ndarray:
     """One document's tokens (no end-of-text), rearranged with probability ``rate`` and kept at their
     length: the suffix is trimmed, or ``<fim_pad>`` follows it. A document too short to hold the three
-    FIM tokens plus its trimmed parts is left as it is (as BigCode's implementation does)."""
+    FIM tokens plus its trimmed parts is left as it is (as BigCode's implementation does).
+
+    ``encode_split(ids, text, a, b)``, where given, must equal ``encode`` of the three parts (a
+    tokenizer can compute it from ``ids`` faster: :meth:`CodeTokenizer.encode_split`)."""
     if len(ids) == 0 or rng.random() >= config.rate:
         return ids
     text = decode(ids)
-    prefix, middle, suffix = split_text(text, rng)
+    a, b = split_points(len(text), rng)
     spm = rng.random() < config.spm_rate
-    p, m, s = encode([prefix, middle, suffix])
+    if encode_split is not None:
+        p, m, s = encode_split(ids, text, a, b)
+    else:
+        p, m, s = encode([text[:a], text[a:b], text[b:]])
     excess = len(p) + len(m) + len(s) + 3 - len(ids)
     if excess > 0:
         if len(s) <= excess:
@@ -132,7 +140,8 @@ def permute_document(ids: np.ndarray, rng: np.random.Generator, config: FimConfi
 
 
 def permute_sample(sample: np.ndarray, rng: np.random.Generator, config: FimConfig, encode: Encode,
-                   decode: Decode, tokens: FimTokens = FimTokens()) -> np.ndarray:
+                   decode: Decode, tokens: FimTokens = FimTokens(), encode_split: EncodeSplit | None = None
+                   ) -> np.ndarray:
     """Context-level FIM over one packed sequence: every stretch between end-of-text tokens is a
     document (:func:`permute_document`); the result has the sample's length."""
     if config.mode != "context" or config.rate == 0.0:
@@ -141,7 +150,7 @@ def permute_sample(sample: np.ndarray, rng: np.random.Generator, config: FimConf
     pieces: list[np.ndarray] = []
     start = 0
     for end in [*ends.tolist(), len(sample)]:
-        pieces.append(permute_document(sample[start:end], rng, config, encode, decode, tokens))
+        pieces.append(permute_document(sample[start:end], rng, config, encode, decode, tokens, encode_split))
         if end < len(sample):
             pieces.append(sample[end : end + 1])
         start = end + 1

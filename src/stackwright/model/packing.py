@@ -3,11 +3,11 @@
 Each document is rendered (metadata prefix, see :mod:`stackwright.model.samples`), encoded, followed
 by end-of-text, and appended to its split's stream: ``validation`` for the held-out repositories,
 ``train`` for the rest (no repository is in both). Streams are cut into sequences of ``seq_len``
-tokens; context-level FIM then rearranges documents inside each sequence. One task per release shard
-runs on the build executors (processes, or Ray) and writes its full sequences as ``.npy`` shards
-(memory-mappable); the few tokens left at the end of each task are joined, in task order, into the
-last shard, whose final sequence is padded with end-of-text: no token is lost or repeated. A rerun
-keeps finished tasks; the manifest is written last.
+tokens; context-level FIM then rearranges documents inside each sequence. One task per 256 files
+of a release shard runs on the build executors (processes, or Ray) and writes its full sequences as
+``.npy`` shards (memory-mappable); the few tokens left at the end of each task are joined, in task
+order, into the last shard, whose final sequence is padded with end-of-text: no token is lost or
+repeated. A rerun keeps finished tasks; the manifest is written last.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from stackwright.model.corpus import (
     ReleaseCorpus,
     read_rows,
     repositories,
+    shard_rows,
     validation_repositories,
 )
 from stackwright.model.fim import FimConfig, FimMarks, FimTokens, permute_sample, permute_text
@@ -64,10 +65,15 @@ class TokenizeConfig:
         return asdict(self)
 
 
+TASK_ROWS = 256  # files per task: fixed, so that the output does not depend on the number of workers
+
+
 @dataclass(frozen=True)
 class TokenizeTask:
     index: int
     shard: str
+    start: int
+    stop: int
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class TokenizeJob:
 
 
 _TOKENIZERS: dict[tuple[str, str], CodeTokenizer] = {}
-CHECK_CHARS = 2_000_000  # text both encoders tokenize before a run uses tiktoken
+CHECK_CHARS = 50_000  # text of each task both encoders tokenize before the task uses tiktoken
 
 
 def _tokenizer(folder: str, engine: str = "tokenizers") -> CodeTokenizer:
@@ -91,28 +97,28 @@ def _tokenizer(folder: str, engine: str = "tokenizers") -> CodeTokenizer:
     return _TOKENIZERS[folder, engine]
 
 
-def choose_engine(corpus: ReleaseCorpus, tokenizer: Path) -> dict[str, Any]:
-    """tiktoken when it is installed and gives the HF tokenizer's ids on the release's first
-    :data:`CHECK_CHARS` of text; otherwise HF ``tokenizers``. Returned as the manifest records it."""
-    from stackwright.model.fast_encoder import check_equal, fast_encoder
+def choose_engine(tokenizer: Path) -> dict[str, Any]:
+    """tiktoken when it is installed and can run the tokenizer, else HF ``tokenizers``. Every task
+    then checks tiktoken against ``tokenizers`` on the start of its own files (:data:`CHECK_CHARS`)
+    and uses ``tokenizers`` for the task where they differ."""
+    from stackwright.model.fast_encoder import fast_encoder
 
-    fast = fast_encoder(str(Path(tokenizer) / TOKENIZER_FILE))
-    if fast is None:
-        return {"name": "tokenizers", "reason": "tiktoken is not installed"}
-    texts: list[str] = []
-    size = 0
-    for rows in read_rows(corpus.shards[0], batch_rows=64):
-        for row in rows:
-            if size < CHECK_CHARS:
-                texts.append((row["content"] or "")[: CHECK_CHARS - size])
-                size += len(texts[-1])
+    if fast_encoder(str(Path(tokenizer) / TOKENIZER_FILE)) is None:
+        return {"name": "tokenizers", "reason": "tiktoken is not installed or cannot run this tokenizer"}
+    return {"name": "tiktoken", "checked": f"against tokenizers on the first {CHECK_CHARS:,} characters "
+                                          "of every task"}
+
+
+def _checked(tok: CodeTokenizer, folder: str, texts: list[str]) -> CodeTokenizer:
+    """``tok``, or the HF tokenizer where tiktoken tokenizes the sample differently."""
+    sample, size = [], 0
+    for text in texts:
         if size >= CHECK_CHARS:
             break
-    hf = CodeTokenizer(Path(tokenizer)).tokenizer
-    differs = check_equal(fast, hf, texts)
-    if differs is not None:
-        return {"name": "tokenizers", "reason": f"tiktoken tokenized file {differs} of the check differently"}
-    return {"name": "tiktoken", "checked_files": len(texts), "checked_chars": size}
+        sample.append(text[: CHECK_CHARS - size])
+        size += len(sample[-1])
+    hf = _tokenizer(folder, "tokenizers")
+    return tok if tok.encode(sample) == hf.encode(sample) else hf
 
 
 def _sample_rng(seed: int, split: str, task: int, row: int) -> np.random.Generator:
@@ -155,7 +161,7 @@ def _with_fim(rows: np.ndarray, job: TokenizeJob, tok: CodeTokenizer, split: str
     out = rows.copy()
     for i in range(len(rows)):
         out[i] = permute_sample(rows[i], _sample_rng(job.config.seed, split, task, i), config, tok.encode,
-                                tok.decode, FimTokens())
+                                tok.decode, FimTokens(), tok.encode_split)
     return out
 
 
@@ -172,7 +178,8 @@ def tokenize_task(task: TokenizeTask, job: TokenizeJob) -> dict[str, Any]:
     tokens = {s: Counter() for s in SPLITS}
     documents = Counter()
     eot = FimTokens().eot
-    for rows in read_rows(Path(task.shard)):
+    checked = False
+    for rows in read_rows(Path(task.shard), start=task.start, stop=task.stop):
         texts = []
         for row in rows:
             repo, path = str(row["repo"]), str(row["path"])
@@ -182,6 +189,9 @@ def tokenize_task(task: TokenizeTask, job: TokenizeJob) -> dict[str, Any]:
             if config.fim.mode == "document":
                 text = permute_text(text, rng, config.fim, PLACEHOLDER_MARKS)
             texts.append(text)
+        if tok.engine == "tiktoken" and not checked:
+            tok = _checked(tok, job.tokenizer, texts)
+            checked = True
         for row, ids in zip(rows, tok.encode(texts), strict=True):
             split = "validation" if row["repo"] in job.validation_repos else "train"
             streams[split].extend(ids)
@@ -189,7 +199,7 @@ def tokenize_task(task: TokenizeTask, job: TokenizeJob) -> dict[str, Any]:
             tokens[split][row["language"] or "unknown"] += len(ids) + 1
             documents[split] += 1
     out = Path(job.out_dir)
-    result: dict[str, Any] = {"index": task.index, "splits": {}}
+    result: dict[str, Any] = {"index": task.index, "encoder": tok.engine, "splits": {}}
     for split in SPLITS:
         rows_, rest = _pack(np.asarray(streams[split], dtype=job.dtype), config.seq_len)
         rows_ = _with_fim(rows_, job, tok, split, task.index)
@@ -213,7 +223,7 @@ class TokenizeResult:
 
 def _fingerprint(corpus: ReleaseCorpus, tok: CodeTokenizer, config: TokenizeConfig) -> str:
     data = {"release": corpus.manifest_sha256, "tokenizer": tok.sha256, "config": config.to_json(),
-            "format": FORMAT}
+            "format": FORMAT, "task_rows": TASK_ROWS}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -246,9 +256,11 @@ def tokenize_release(release: Path, tokenizer: Path, out: Path, config: Tokenize
     repos = repositories(corpus)
     held_out = validation_repositories(repos, config.validation, config.seed)
     dtype = "uint16" if tok.vocab_size <= 1 << 16 else "uint32"
-    engine = choose_engine(corpus, Path(tokenizer)) if engine is None else {"name": engine, "reason": "asked"}
+    engine = choose_engine(Path(tokenizer)) if engine is None else {"name": engine, "reason": "asked"}
     job = TokenizeJob(str(out), str(Path(tokenizer).resolve()), config, held_out, dtype, engine["name"])
-    tasks = [TokenizeTask(i, str(shard)) for i, shard in enumerate(corpus.shards)]
+    spans = [(str(shard), lo, min(lo + TASK_ROWS, n)) for shard in corpus.shards
+             for n in [shard_rows(shard)] for lo in range(0, n, TASK_ROWS)]
+    tasks = [TokenizeTask(i, *span) for i, span in enumerate(spans)]
     results: dict[int, dict[str, Any]] = {}
     for task in tasks:
         name = f"part-{task.index:05d}"
@@ -310,7 +322,8 @@ def _finish(out: Path, corpus: ReleaseCorpus, tok: CodeTokenizer, config: Tokeni
         "format_version": 1,
         "release": corpus.describe(),
         "tokenizer": {"path": str(Path(job.tokenizer)), "sha256": tok.sha256, "vocab_size": tok.vocab_size},
-        "encoder": engine,
+        "encoder": {**engine, "tasks_on_tokenizers": sum(
+            1 for t in tasks if results[t.index].get("encoder", "tokenizers") == "tokenizers")},
         "config": config.to_json(),
         "seq_len": config.seq_len,
         "dtype": job.dtype,

@@ -39,6 +39,8 @@ DEFAULT_VOCAB = 49152
 HELD_OUT = 0.02  # share of repositories held out to measure bytes per token
 HELD_OUT_MAX_BYTES = 20_000_000
 SPECIAL_BASE = 0xFDD0
+# Where a word ends and plain whitespace begins: always a pre-tokenizer piece boundary (see encode_split).
+_ANCHOR = re.compile(r"(?<=\S)(?=[ \t\n\r])")
 _PLACEHOLDER = re.compile(f"[{chr(SPECIAL_BASE)}-{chr(SPECIAL_BASE + len(SPECIAL_TOKENS) - 1)}]")
 
 
@@ -49,6 +51,10 @@ def special(token: str) -> str:
 
 def _quiet_transformers() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+class _NotAligned(Exception):
+    """No token boundary where an anchor is: ids that are not this text's encoding."""
 
 
 class CodeTokenizer:
@@ -76,6 +82,7 @@ class CodeTokenizer:
         self.tokenizer = tok
         self.sha256 = sha256_file(path)
         self.vocab_size = tok.get_vocab_size()
+        self._lengths: np.ndarray | None = None
         self.engine = "tokenizers"
         self._plain = lambda texts: [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
         self._decode_plain = lambda ids: tok.decode(ids, skip_special_tokens=False)
@@ -85,6 +92,7 @@ class CodeTokenizer:
             fast = fast_encoder(str(path))
             if fast is not None:
                 self.engine, self._plain = "tiktoken", fast.encode_batch
+                self._lengths = fast.lengths
                 self._decode_plain = lambda ids: fast.encoding.decode(ids, errors="replace")
 
     def encode(self, texts: list[str]) -> list[list[int]]:
@@ -114,6 +122,59 @@ class CodeTokenizer:
                 ids.extend(next(encoded) if item is None else (item,))
             out.append(ids)
         return out
+
+    def encode_split(self, ids: np.ndarray, text: str, a: int, b: int
+                     ) -> tuple[list[int], list[int], list[int]]:
+        """``encode([text[:a], text[a:b], text[b:]])`` for ``text = decode(ids)``, re-encoding only the
+        lines around the cuts and the two ends and taking the rest from ``ids``: the same result.
+
+        Why it is the same: between a non-space character and a space, tab or line break, every
+        pre-tokenizer piece ends and a new one begins, in any text that holds the two (no pattern of
+        GPT-2's, nor the digit split, runs from a non-space into following whitespace, and how a
+        non-space run is cut does not depend on what follows it), and BPE never merges across pieces.
+        So the tokens between two such anchors are the same alone as in the whole; the ends are
+        re-encoded because a packed stretch may start or stop inside a piece.
+        """
+        if self._lengths is None:
+            from stackwright.model.fast_encoder import token_byte_lengths
+
+            self._lengths = token_byte_lengths(self.folder / TOKENIZER_FILE)
+        ends = np.cumsum(self._lengths[ids])
+        if int(ends[-1]) != len(text.encode("utf-8", "surrogatepass")):  # a character cut at an end
+            return tuple(self.encode([text[:a], text[a:b], text[b:]]))  # type: ignore[return-value]
+
+        def token_at(char: int) -> int:
+            """The index of the token that starts at an anchor (one always does)."""
+            offset = len(text[:char].encode("utf-8", "surrogatepass"))
+            j = int(np.searchsorted(ends, offset, side="right"))
+            if j == 0 or int(ends[j - 1]) != offset:
+                raise _NotAligned
+            return j
+
+        def last_anchor(lo: int, hi: int) -> int | None:
+            for window in (256, 8192, hi - lo):
+                found = None
+                for match in _ANCHOR.finditer(text, max(lo, hi - window), hi):
+                    found = match.start()
+                if found is not None or window >= hi - lo:
+                    return found
+            return None
+
+        def piece(lo: int, hi: int) -> list[int]:
+            """Tokens of text[lo:hi]: re-encoded up to the first anchor inside and after the last,
+            taken from ``ids`` between them."""
+            match = _ANCHOR.search(text, lo + 1, hi)
+            last = last_anchor(lo + 1, hi)
+            if match is None or last is None or last <= match.start():
+                return self.encode([text[lo:hi]])[0]
+            first = match.start()
+            head, tail = self.encode([text[lo:first], text[last:hi]])
+            return [*head, *ids[token_at(first) : token_at(last)].tolist(), *tail]
+
+        try:
+            return piece(0, a), piece(a, b), piece(b, len(text))
+        except _NotAligned:
+            return tuple(self.encode([text[:a], text[a:b], text[b:]]))  # type: ignore[return-value]
 
     def decode(self, ids: list[int] | np.ndarray) -> str:
         """The text of ``ids`` with special tokens as placeholders (inverse of :meth:`encode` on
