@@ -105,20 +105,36 @@ def test_fim_keeps_every_document_in_its_place(plain: Path, release: Path, token
             assert np.array_equal(np.load(tmp_path / "again" / split / path.name), np.load(path)), path
 
 
-def test_a_rerun_resumes_and_gives_the_same_shards(release: Path, tokenizer: Path, tmp_path: Path) -> None:
+def test_an_interrupted_run_resumes_and_gives_the_same_shards(release: Path, tokenizer: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackwright.model import packing
+    from stackwright.pipeline.executors import make_executor
+
+    monkeypatch.setattr(packing, "TASK_ROWS", 16)  # several tasks from the small release
+    config = packing.TokenizeConfig(seq_len=SEQ, validation=0.2)
+    whole = packing.tokenize_release(release, tokenizer, tmp_path / "whole", config,
+                                     executor=make_executor("local", 1))
+    assert len(whole.manifest["splits"]["train"]["rest_tokens"]) >= 4
+
+    def stop_after_two(done: int, total: int) -> None:
+        if done >= 2:
+            raise KeyboardInterrupt
+
     out = tmp_path / "t"
-    tokenize(release, tokenizer, out)
-    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.npy")}
-    # An interrupted run: the manifest not written yet, and the last task not finished.
-    (out / "manifest.json").unlink()
-    for path in (out / "_state" / "tasks").glob("*.json"):
-        path.unlink()
-        break
-    summary = tokenize(release, tokenizer, out)
-    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*.npy")} == first
-    assert summary["shards_resumed"] == len(list((out / "_state" / "tasks").glob("*.json"))) - 1
+    with pytest.raises(KeyboardInterrupt):
+        packing.tokenize_release(release, tokenizer, out, config, executor=make_executor("local", 1),
+                                 on_task=stop_after_two)
+    assert not (out / "manifest.json").exists()
+    resumed = packing.tokenize_release(release, tokenizer, out, config, executor=make_executor("local", 1))
+    assert resumed.tasks_resumed >= 2
+    shards = lambda root: {p.relative_to(root): p.read_bytes() for p in root.rglob("*.npy")}  # noqa: E731
+    assert shards(out) == shards(tmp_path / "whole")
+    assert not (out / "_state").exists()
     assert_one_line_error(run_cli("tokenize", release, "--tokenizer", tokenizer, "--out", out),
                           "never overwritten")
+    other = packing.TokenizeConfig(seq_len=SEQ * 2)
+    with pytest.raises(packing.ModelDataError, match="never overwritten"):
+        packing.tokenize_release(release, tokenizer, out, other)
 
 
 def test_bad_input_is_one_line(release: Path, tokenizer: Path, tmp_path: Path) -> None:

@@ -66,7 +66,9 @@ def command_group(parent: typer.Typer, name: str, help: str, **options: Any) -> 
 
 
 def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+    if n == 1:
+        return f"{n:,} {word}"
+    return f"{n:,} {word[:-1]}ies" if word.endswith("y") else f"{n:,} {word}s"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from stackwright.cli._common import (
     key_value_table,
     metavar,
     out,
+    plural,
     print_json,
     progress_bar,
     value_of,
@@ -142,8 +143,8 @@ def tokenize_cmd(
         return
     rows = [("release", m["release"]["version"]), ("sequence length", f"{m['seq_len']:,}")]
     for name, split in summary["splits"].items():
-        rows.append((name, f"{split['samples']:,} samples, {split['tokens']:,} tokens, "
-                           f"{split['documents']:,} files, {split['repositories']:,} repositories"))
+        files, repos = plural(split["documents"], "file"), plural(split["repositories"], "repository")
+        rows.append((name, f"{split['samples']:,} samples, {split['tokens']:,} tokens, {files}, {repos}"))
     mb = m["release"]["content_bytes"] / 1e6
     rows.append(("time", f"{summary['seconds']} s ({mb / summary['seconds']:,.2f} MB/s)" if summary["seconds"]
                  else "0 s"))

@@ -330,5 +330,5 @@ def _finish(out: Path, corpus: ReleaseCorpus, tok: CodeTokenizer, config: Tokeni
         "splits": splits,
     }
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=2).encode())
-    shutil.rmtree(out / STATE_DIR / "rest", ignore_errors=True)
+    shutil.rmtree(out / STATE_DIR, ignore_errors=True)  # the manifest now guards the folder
     return manifest
