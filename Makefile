@@ -33,7 +33,7 @@ bench: setup
 	$(PY) benchmarks/dedup.py
 	$(PY) benchmarks/pii.py
 	$(PY) benchmarks/attribution.py
-	$(PY) benchmarks/tokenize.py
+	$(PY) benchmarks/tokenizer.py
 
 clean:
 	rm -rf $(VENV) stackwright-demo bench-out

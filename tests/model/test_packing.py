@@ -168,3 +168,25 @@ def test_an_empty_release_is_one_line(tokenizer: Path, tmp_path: Path) -> None:
                                   tmp_path / "tokens"), "holds no files")
     assert_one_line_error(run_cli("tokenizer", "train", tmp_path / "release", "--out", tmp_path / "tok"),
                           "holds no files")
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_ray_executor_writes_the_same_shards(plain: Path, release: Path, tokenizer: Path,
+                                             tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    from helpers import cli_env
+
+    scratch = Path(tempfile.mkdtemp(prefix="swt-", dir="/tmp"))  # short: Ray's socket paths
+    env = cli_env(TMPDIR=str(scratch), HOME=str(tmp_path))
+    try:
+        proc = run_cli("tokenize", release, "--tokenizer", tokenizer, "--out", tmp_path / "ray", "--seq-len",
+                       str(SEQ), "--validation", "0.2", "--fim-mode", "off", "--executor", "ray", "--workers",
+                       "2", "--json", "--no-progress", env=env, timeout=600)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr
+    for path in plain.rglob("*.npy"):
+        assert (tmp_path / "ray" / path.relative_to(plain)).read_bytes() == path.read_bytes(), path

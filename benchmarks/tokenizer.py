@@ -1,5 +1,8 @@
 """Tokenizer and tokenize benchmark: stackwright against raw HF ``tokenizers`` on the same text, in one run.
 
+(Not named ``tokenize.py``: on a worker process's import path that name hides the standard library's
+``tokenize`` module.)
+
 On one release (by default the demo's: about 60 MB of this machine's Python installation, built once
 under ``bench-out/tokenize/``):
 
@@ -12,26 +15,18 @@ under ``bench-out/tokenize/``):
   alone: no FIM, no packing, nothing written), and raw tiktoken for reference. MB/s count the
   release's content bytes; per core divides by the workers.
 
-    .venv/bin/python benchmarks/tokenize.py
-    .venv/bin/python benchmarks/tokenize.py --release path/to/release --workers 2 --max-bytes 20000000
+    .venv/bin/python benchmarks/tokenizer.py
+    .venv/bin/python benchmarks/tokenizer.py --release path/to/release --workers 2 --max-bytes 20000000
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
-
-import os.path
-import sys
-
-# This file's name is the standard library's tokenize module's: take its folder off the import path
-# before anything imports that module.
-_HERE = os.path.dirname(os.path.realpath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != _HERE]
 
 import argparse
 import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
