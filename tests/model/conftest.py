@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sysconfig
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from helpers import build_ok, run_cli
 
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "PyTorch was not found" on import
 pytest.importorskip("tokenizers")
 pytest.importorskip("transformers")
 
