@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sysconfig
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from helpers import assert_one_line_error, run_cli
 from stackwright.model.fim import (
@@ -150,3 +152,59 @@ def test_split_encoding_from_ids_equals_encoding_the_parts(tokenizer: Path, rele
                 a, b = sorted(int(x) for x in rng.integers(0, len(text) + 1, size=2))
                 expected = tuple(tok.encode([text[:a], text[a:b], text[b:]]))
                 assert tok.encode_split(ids, text, a, b) == expected
+
+
+def test_split_encoding_re_encodes_only_around_the_cuts(tokenizer: Path, release: Path) -> None:
+    """The fast path is taken: for a long file only a few words around the cuts and the ends are
+    encoded again (a fall-back to encoding everything would pass the equality test above)."""
+    tok = CodeTokenizer(tokenizer, "tiktoken")
+    text = Path(sysconfig.get_paths()["stdlib"], "argparse.py").read_text(encoding="utf-8")
+    ids = np.asarray(tok.encode([text])[0], dtype=np.int64)
+    encoded: list[str] = []
+    whole = tok.encode
+
+    def counting(texts: list[str]) -> list[list[int]]:
+        encoded.extend(texts)
+        return whole(texts)
+
+    tok.encode = counting  # type: ignore[method-assign]
+    a, b = len(text) // 3, 2 * len(text) // 3
+    assert tok.encode_split(ids, text, a, b) == tuple(whole([text[:a], text[a:b], text[b:]]))
+    assert sum(map(len, encoded)) < len(text) // 50, sum(map(len, encoded))
+
+
+def held_out_code() -> list[str]:
+    """Code the tests' tokenizer never saw, in other languages: this machine's C headers and the
+    shared language corpus (where present)."""
+    from helpers import corpora_dir
+
+    paths = sorted(Path("/usr/include").glob("*.h"))[:150]
+    corpora = corpora_dir()
+    if corpora is not None:
+        paths += sorted(p for p in (corpora / "languages").rglob("*") if p.is_file())
+    texts = []
+    for path in paths:
+        try:
+            texts.append(path.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+    return texts
+
+
+def test_tiktoken_and_split_encoding_hold_on_code_of_other_languages(tokenizer: Path) -> None:
+    texts = held_out_code()
+    if len(texts) < 20:
+        pytest.skip("no C headers or language corpus on this machine")
+    hf, fast = CodeTokenizer(tokenizer), CodeTokenizer(tokenizer, "tiktoken")
+    encoded = hf.encode(texts)
+    assert fast.encode(texts) == encoded
+    rng = np.random.default_rng(5)
+    for full in encoded[:200]:
+        ids = np.asarray(full, dtype=np.int64)
+        lo, hi = sorted(int(x) for x in rng.integers(0, len(ids) + 1, size=2))
+        ids = ids[lo:hi] if hi > lo else ids
+        if len(ids) == 0:
+            continue
+        text = fast.decode(ids)
+        a, b = sorted(int(x) for x in rng.integers(0, len(text) + 1, size=2))
+        assert fast.encode_split(ids, text, a, b) == tuple(fast.encode([text[:a], text[a:b], text[b:]]))

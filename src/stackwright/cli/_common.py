@@ -85,18 +85,6 @@ def comma_list(value: str | Names) -> Names:
     return Names(item.strip() for item in str(value).split(",") if item.strip())
 
 
-def int_list(value: str | tuple[int, ...]) -> tuple[int, ...]:
-    """A comma-separated list of positive integers (``--k 1,10``)."""
-    if isinstance(value, tuple):
-        return value
-    try:
-        numbers = tuple(int(v) for v in comma_list(value))
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated whole numbers, got {value!r}") from None
-    if not numbers or min(numbers) < 1:
-        raise typer.BadParameter(f"expected comma-separated numbers of at least 1, got {value!r}")
-    return numbers
-
 
 E = TypeVar("E", bound=Enum)
 

@@ -3,8 +3,9 @@
 tiktoken merges by the rank of the merged bytes; a byte-level BPE merges by the rank of the pair. With
 ranks taken from the merge list (the 256 bytes first, then each merge's result at its position) and a
 pre-tokenizer pattern that reproduces "digits one by one, then GPT-2's pattern" in one expression,
-both give the same tokens. That is checked, not assumed: :func:`check_equal` compares them on real
-text before a run uses tiktoken, and a run falls back to ``tokenizers`` where they differ.
+both give the same tokens. That is checked, not assumed: every ``tokenize`` task compares the two on
+the start of its own files and uses ``tokenizers`` where they differ
+(:func:`stackwright.model.packing.choose_engine`).
 
 The pattern: HF splits digits off first, so whitespace before a digit ends a piece and is kept whole
 (``\\s+(?=\\p{N})``), and numbers are never joined to a preceding space or to each other (``\\p{N}``).
@@ -13,6 +14,7 @@ The pattern: HF splits digits off first, so whitespace before a digit ends a pie
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -46,13 +48,7 @@ class FastEncoder:
         model = data["model"]
         if model.get("type") != "BPE":
             raise ValueError("not a BPE tokenizer")
-        table = {ord(c): b for c, b in _byte_decoder().items()}  # stand-in -> byte value (as latin-1)
-
-        def to_bytes(token: str) -> bytes:
-            return token.translate(table).encode("latin-1")
-
-        special = {t["content"] for t in data.get("added_tokens", [])}
-        vocab = {to_bytes(token): i for token, i in model["vocab"].items() if token not in special}
+        vocab, to_bytes = _vocab_bytes(data)
         # tiktoken's ranks are the ids: each merge's result must rank after the merges before it.
         ranks = {}
         last = -1
@@ -70,11 +66,7 @@ class FastEncoder:
             ranks[bytes([b])] = vocab[bytes([b])]
         if len(ranks) != len(vocab):
             raise ValueError("a token is neither a byte nor a merge")
-        # UTF-8 length of every token by id; special tokens count as their 3-byte placeholder.
-        top = max([*ranks.values(), *(t["id"] for t in data.get("added_tokens", []))])
-        self.lengths = np.full(top + 1, 3, dtype=np.int64)
-        for token_bytes, i in ranks.items():
-            self.lengths[i] = len(token_bytes)
+        self.lengths = _lengths(vocab, data)
         self.encoding = tiktoken.Encoding("stackwright", pat_str=PATTERN, mergeable_ranks=ranks,
                                           special_tokens={})
 
@@ -92,23 +84,29 @@ def fast_encoder(tokenizer_json: str) -> FastEncoder | None:
         return None
 
 
-def check_equal(fast: FastEncoder, hf: Any, texts: list[str]) -> int | None:
-    """The index of the first text the two encoders tokenize differently, or None when they agree."""
-    ours = fast.encode_batch(texts)
-    theirs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
-    return next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b), None)
+def _vocab_bytes(data: dict[str, Any]) -> tuple[dict[bytes, int], Callable[[str], bytes]]:
+    """The vocabulary of a ``tokenizer.json`` as token bytes -> id (added tokens left out), and the
+    function that turns a token's printable stand-ins back into its bytes."""
+    table = {ord(c): b for c, b in _byte_decoder().items()}  # stand-in -> byte value (as latin-1)
+
+    def to_bytes(token: str) -> bytes:
+        return token.translate(table).encode("latin-1")
+
+    special = {t["content"] for t in data.get("added_tokens", [])}
+    return {to_bytes(t): i for t, i in data["model"]["vocab"].items() if t not in special}, to_bytes
 
 
-def token_byte_lengths(tokenizer_json: Path, placeholder_bytes: int = 3) -> np.ndarray:
-    """The UTF-8 length of every token of a byte-level BPE, by id; an added (special) token counts as
-    the placeholder character the pipeline writes for it."""
-    data = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
-    decode = _byte_decoder()
-    special = {t["content"]: t["id"] for t in data.get("added_tokens", [])}
-    vocab = data["model"]["vocab"]
-    lengths = np.zeros(max([*vocab.values(), *special.values()]) + 1, dtype=np.int64)
-    for token, i in vocab.items():
-        lengths[i] = placeholder_bytes if token in special else sum(1 for c in token if c in decode)
-    for i in special.values():
-        lengths[i] = placeholder_bytes
+def _lengths(vocab: dict[bytes, int], data: dict[str, Any], placeholder_bytes: int = 3) -> np.ndarray:
+    """The UTF-8 length of every token by id; an added (special) token counts as the placeholder
+    character the pipeline writes for it."""
+    top = max([*vocab.values(), *(t["id"] for t in data.get("added_tokens", []))])
+    lengths = np.full(top + 1, placeholder_bytes, dtype=np.int64)
+    for token_bytes, i in vocab.items():
+        lengths[i] = len(token_bytes)
     return lengths
+
+
+def token_byte_lengths(tokenizer_json: Path) -> np.ndarray:
+    """:func:`_lengths` of a tokenizer file (for the ``tokenizers`` engine, which has no FastEncoder)."""
+    data = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
+    return _lengths(_vocab_bytes(data)[0], data)

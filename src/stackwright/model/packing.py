@@ -36,7 +36,7 @@ from stackwright.model.corpus import (
 )
 from stackwright.model.fim import FimConfig, FimMarks, FimTokens, permute_sample, permute_text
 from stackwright.model.samples import METADATA_RATE, document_rng, render
-from stackwright.model.tokenizer import TOKENIZER_FILE, CodeTokenizer, special
+from stackwright.model.tokenizer import CodeTokenizer, special
 from stackwright.model.tokens import FILENAME, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, GH_STARS, REPONAME
 
 FORMAT = "stackwright-tokens"
@@ -97,14 +97,14 @@ def _tokenizer(folder: str, engine: str = "tokenizers") -> CodeTokenizer:
     return _TOKENIZERS[folder, engine]
 
 
-def choose_engine(tokenizer: Path) -> dict[str, Any]:
-    """tiktoken when it is installed and can run the tokenizer, else HF ``tokenizers``. Every task
-    then checks tiktoken against ``tokenizers`` on the start of its own files (:data:`CHECK_CHARS`)
-    and uses ``tokenizers`` for the task where they differ."""
-    from stackwright.model.fast_encoder import fast_encoder
+def choose_engine() -> dict[str, Any]:
+    """tiktoken where it is installed, else HF ``tokenizers``. Every task then checks tiktoken against
+    ``tokenizers`` on the start of its own files (:data:`CHECK_CHARS`) and uses ``tokenizers`` for the
+    task where they differ or where tiktoken cannot run the tokenizer (counted in the manifest)."""
+    import importlib.util
 
-    if fast_encoder(str(Path(tokenizer) / TOKENIZER_FILE)) is None:
-        return {"name": "tokenizers", "reason": "tiktoken is not installed or cannot run this tokenizer"}
+    if importlib.util.find_spec("tiktoken") is None:
+        return {"name": "tokenizers", "reason": "tiktoken is not installed"}
     return {"name": "tiktoken", "checked": f"against tokenizers on the first {CHECK_CHARS:,} characters "
                                           "of every task"}
 
@@ -256,7 +256,7 @@ def tokenize_release(release: Path, tokenizer: Path, out: Path, config: Tokenize
     repos = repositories(corpus)
     held_out = validation_repositories(repos, config.validation, config.seed)
     dtype = "uint16" if tok.vocab_size <= 1 << 16 else "uint32"
-    engine = choose_engine(Path(tokenizer)) if engine is None else {"name": engine, "reason": "asked"}
+    engine = choose_engine() if engine is None else {"name": engine, "reason": "asked"}
     job = TokenizeJob(str(out), str(Path(tokenizer).resolve()), config, held_out, dtype, engine["name"])
     spans = [(str(shard), lo, min(lo + TASK_ROWS, n)) for shard in corpus.shards
              for n in [shard_rows(shard)] for lo in range(0, n, TASK_ROWS)]
@@ -289,23 +289,20 @@ def _finish(out: Path, corpus: ReleaseCorpus, tok: CodeTokenizer, config: Tokeni
     splits: dict[str, Any] = {}
     eot = FimTokens().eot
     for split in SPLITS:
-        shards = [results[t.index]["splits"][split]["shard"] for t in tasks]
-        shards = [s for s in shards if s]
+        shards = [(r["shard"], r["samples"]) for t in tasks for r in [results[t.index]["splits"][split]]
+                  if r["shard"]]
         rests = [np.load(out / STATE_DIR / "rest" / split / f"part-{t.index:05d}.npy") for t in tasks]
         rows, padding = join_rests(rests, config.seq_len, eot, job.dtype)
         if len(rows):
             rows = _with_fim(rows, job, tok, split, len(tasks))
             name = f"part-{len(tasks):05d}.npy"
             _save(out / split / name, rows)
-            shards.append(name)
+            shards.append((name, len(rows)))
         counts: Counter[str] = Counter()
         for t in tasks:
             counts.update(results[t.index]["splits"][split]["tokens"])
-        listed = []
-        for name in shards:
-            array = np.load(out / split / name, mmap_mode="r")
-            listed.append({"path": f"{split}/{name}", "samples": int(array.shape[0]),
-                           "sha256": sha256_file(out / split / name)})
+        listed = [{"path": f"{split}/{name}", "samples": samples, "sha256": sha256_file(out / split / name)}
+                  for name, samples in shards]
         splits[split] = {
             "samples": sum(s["samples"] for s in listed),
             "documents": sum(results[t.index]["splits"][split]["documents"] for t in tasks),

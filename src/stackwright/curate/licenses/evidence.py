@@ -18,7 +18,7 @@ import tomllib
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from stackwright.curate.licenses.readme import MAX_README_SECTION_CHARS, readme_license_section
+from stackwright.curate.licenses.readme import MAX_README_SECTION_CHARS, base_name, readme_license_section
 
 __all__ = [
     "MAX_MANIFEST_CHARS",
@@ -33,10 +33,6 @@ __all__ = [
 ]
 
 MAX_MANIFEST_CHARS = 2_000_000  # a larger "manifest" is not one we trust to parse; it yields []
-
-
-def _base_name(path: str) -> str:
-    return path.rsplit("/", 1)[-1]  # "" for a folder path ending in "/"
 
 
 def _parent_name(path: str) -> str:
@@ -95,7 +91,7 @@ def license_file_kind(path: str) -> str | None:
     ``licenses.js``, ``license_test.go``, ``LICENSE.json``, ``copyright.c``), names where the word is part
     of another word (``LicenseManager.java``), and REUSE sidecar files such as ``logo.png.license``.
     """
-    name = _base_name(path).lower()
+    name = base_name(path).lower()
     if not name or len(name) > 100:
         return None
     if _has_code_extension(name):
@@ -152,7 +148,7 @@ def manifest_kind(path: str) -> str | None:
     ``"composer.json"``, ``"pyproject.toml"``, ``"setup.cfg"``, ``"setup.py"``, ``"Cargo.toml"``,
     ``"pom.xml"``, ``"DESCRIPTION"`` (R; the base name exactly), ``"gemspec"`` (``*.gemspec``) or
     ``"nuspec"`` (``*.nuspec``). Names are matched exactly as the tools that read them spell them."""
-    name = _base_name(path)
+    name = base_name(path)
     if name in _MANIFEST_NAMES:
         return _MANIFEST_NAMES[name]
     lowered = name.lower()

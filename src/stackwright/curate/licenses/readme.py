@@ -8,8 +8,9 @@ import re
 MAX_README_SECTION_CHARS = 20_000
 
 
-def _base_name(path: str) -> str:
-    return path.rsplit("/", 1)[-1]  # "" for a folder path ending in "/"
+def base_name(path: str) -> str:
+    """The last component of a repository path ("" for a folder path ending in "/")."""
+    return path.rsplit("/", 1)[-1]
 
 
 _README_EXTENSIONS = r"\.(?:md|markdown|mdown|mkd|mkdn|mdx|rst|rest|txt|text|adoc|asciidoc|org|rdoc)"
@@ -157,7 +158,7 @@ def readme_license_section(path: str, text: str) -> str | None:
     :data:`MAX_README_SECTION_CHARS` characters. Headings are Markdown (``#`` to ``######``, setext
     ``===``/``---``, HTML ``<h2>``) or reStructuredText underlined titles, chosen by the extension.
     """
-    flavor = _readme_flavor(_base_name(path))
+    flavor = _readme_flavor(base_name(path))
     if flavor is None or not text:
         return None
     lines = text.lstrip("\ufeff").splitlines()
