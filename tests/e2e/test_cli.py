@@ -227,3 +227,23 @@ def test_module_entry_point() -> None:
     proc = subprocess.run([sys.executable, "-m", "stackwright.cli", "--version"], capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0 and proc.stdout.startswith("stackwright ")
+
+
+@pytest.mark.slow
+def test_demo_with_a_model(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    out = tmp_path / "demo"
+    args = ("demo", "--out", out, "--limit-mb", "5", "--with-model", "--train-minutes", "0.3", "--json")
+    proc = run_cli(*args, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    model = json.loads(proc.stdout)["model"]
+    train = model["train"]
+    assert train["step"] > 0 and train["stopped"] == "finished"
+    assert train["val_loss"] < train["unigram_entropy"]
+    assert (out / "run" / "model" / "config.json").is_file()
+    example = model["fim_example"]
+    assert example is not None and example["path"] and isinstance(example["completion"], str)
+    # A rerun keeps the finished model: it does not train again.
+    again = run_cli(*args, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["model"]["train"]["step"] == train["step"]

@@ -54,3 +54,13 @@ def tokenizer(release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
                    "--no-progress")
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def train_tokens(release: Path, tokenizer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """128-token training sequences of the release, two repositories of twelve held out."""
+    out = tmp_path_factory.mktemp("model-train-tokens") / "tokens"
+    proc = run_cli("tokenize", release, "--tokenizer", tokenizer, "--seq-len", "128", "--validation", "0.2",
+                   "--out", out, "--json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -20,7 +20,19 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from stackwright import __version__
-from stackwright.cli import build, crawl, curate, dedup, evaluate, model, optout, portal, release, serve
+from stackwright.cli import (
+    build,
+    crawl,
+    curate,
+    dedup,
+    evaluate,
+    model,
+    optout,
+    portal,
+    release,
+    serve,
+    train,
+)
 from stackwright.cli._common import fail, out
 from stackwright.errors import StackwrightError
 
@@ -83,7 +95,7 @@ def main(
 
 
 # In lifecycle order, as `stackwright --help` lists them.
-for _stage in (crawl, build, curate, dedup, release, optout, portal, model, evaluate, serve):
+for _stage in (crawl, build, curate, dedup, release, optout, portal, model, train, evaluate, serve):
     app.add_typer(_stage.app)
 
 

@@ -49,6 +49,11 @@ def special(token: str) -> str:
     return chr(SPECIAL_BASE + SPECIAL_TOKENS.index(token))
 
 
+def visible(text: str) -> str:
+    """``text`` with special-token placeholders shown as the tokens' names (for people to read)."""
+    return _PLACEHOLDER.sub(lambda m: SPECIAL_TOKENS[ord(m.group()) - SPECIAL_BASE], text)
+
+
 def _quiet_transformers() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 

@@ -1,0 +1,162 @@
+"""Loading a trained model and sampling from it: left to right, or filling in the middle.
+
+The FIM prompt is laid out as the training data was (:func:`stackwright.model.fim.fim_ids`);
+generation stops at end-of-text, which ends the middle of a FIM sample as it ends a document.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stackwright.model.corpus import ModelDataError
+from stackwright.model.fim import fim_ids
+from stackwright.model.runs import model_folder
+from stackwright.model.tokenizer import CodeTokenizer, visible
+from stackwright.model.tokens import EOT, SPECIAL_TOKENS
+
+
+@dataclass
+class LoadedModel:
+    folder: Path
+    model: Any
+    tokenizer: CodeTokenizer
+    _hf: Any = None
+    _texts: list[str] | None = None
+
+    @property
+    def context(self) -> int:
+        return int(self.model.config.n_positions)
+
+
+def load_model(path: Path, *, device: str | None = None) -> LoadedModel:
+    """The model of a run folder or model folder with its tokenizer, checked to belong together."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    folder = model_folder(path)
+    try:
+        config = AutoConfig.from_pretrained(folder)
+    except (OSError, ValueError) as exc:
+        raise ModelDataError(f"{folder}/config.json is not a model configuration ({type(exc).__name__})"
+                             ) from None
+    tokenizer = CodeTokenizer(folder)
+    if config.vocab_size != tokenizer.vocab_size:
+        raise ModelDataError(f"the tokenizer in {folder} has {tokenizer.vocab_size:,} tokens and the model "
+                             f"{config.vocab_size:,}: they do not belong together")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder)
+    except Exception as exc:  # safetensors, torch and transformers raise their own
+        raise ModelDataError(f"{folder}: the weights could not be loaded ({type(exc).__name__})") from None
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
+    return LoadedModel(folder, model, tokenizer)
+
+
+def budget(prefix: list[int], suffix: list[int], room: int) -> tuple[list[int], list[int]]:
+    """Fit a FIM prompt's parts into ``room`` tokens as editor clients do: the end of the prefix and
+    the start of the suffix are kept, the suffix given at most a quarter when both are long."""
+    if len(prefix) + len(suffix) <= room:
+        return prefix, suffix
+    keep_suffix = min(len(suffix), max(room // 4, room - len(prefix)))
+    keep_prefix = room - keep_suffix
+    return (prefix[len(prefix) - keep_prefix:] if keep_prefix else []), suffix[:keep_suffix]
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    tokens: int
+    stopped: str  # eot | stop | length
+    prompt_tokens: int
+
+
+def complete(loaded: LoadedModel, prompt: str, suffix: str | None = None, *, max_new_tokens: int = 64,
+             temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, stop: tuple[str, ...] = (),
+             repetition_penalty: float = 1.0, heal: bool = True) -> Completion:
+    """Continue ``prompt``, or with ``suffix`` fill the middle between them; greedy at temperature 0.
+    The text ends before the first of the ``stop`` strings (``"\n"`` for a single line).
+
+    ``heal``: the prompt's last token is taken back and the first generated token must begin with
+    its text (token healing). A prompt cut at a line end or between words otherwise ends on a token
+    boundary the model rarely saw there (``"\n"`` alone where training had ``"\n    "``)."""
+    import torch
+
+    tok = loaded.tokenizer
+    room = loaded.context - max_new_tokens
+    if room < 4:
+        raise ModelDataError(f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in a context of "
+                             f"{loaded.context}")
+    if suffix is None:
+        prefix_ids, suffix_ids = tok.encode([prompt])[0][-room:], []
+    else:
+        prefix_ids, suffix_ids = budget(*tok.encode([prompt, suffix]), room - 3)
+    healed = ""
+    if heal and len(prefix_ids) > 1 and prefix_ids[-1] >= len(SPECIAL_TOKENS):
+        healed = token_texts(loaded)[prefix_ids[-1]]
+        prefix_ids = prefix_ids[:-1]
+    ids = prefix_ids if suffix is None else fim_ids(prefix_ids, [], suffix_ids)
+    eot = SPECIAL_TOKENS.index(EOT)
+    torch.manual_seed(seed)
+    device = next(loaded.model.parameters()).device
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {
+        "do_sample": False}
+    processors = None
+    if healed:
+        from transformers import LogitsProcessorList
+
+        processors = LogitsProcessorList([_FirstTokenStartsWith(loaded, healed, len(ids))])
+    with torch.no_grad():
+        out = loaded.model.generate(torch.tensor([ids], device=device), max_new_tokens=max_new_tokens,
+                                    eos_token_id=eot, pad_token_id=eot, repetition_penalty=repetition_penalty,
+                                    logits_processor=processors,
+                                    stop_strings=list(stop) or None, tokenizer=_hf_tokenizer(loaded) if stop
+                                    else None, **sampling)
+    new = out[0, len(ids):].tolist()
+    stopped = "length"
+    if eot in new:
+        new, stopped = new[:new.index(eot)], "eot"
+    text = visible(tok.decode(new))
+    if healed:
+        text = text[len(healed):] if text.startswith(healed) else text
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+    if cut >= 0:
+        text, stopped = text[:cut], "stop"
+    return Completion(text, len(new), stopped, len(ids))
+
+
+def token_texts(loaded: LoadedModel) -> list[str]:
+    """The text of every token id alone (special tokens as placeholders), computed once."""
+    if loaded._texts is None:
+        decode = loaded.tokenizer.decode
+        loaded._texts = [decode([i]) for i in range(loaded.tokenizer.vocab_size)]
+    return loaded._texts
+
+
+class _FirstTokenStartsWith:
+    """Logits processor: at the first generated position only tokens whose text begins with
+    ``text`` remain possible."""
+
+    def __init__(self, loaded: LoadedModel, text: str, prompt_length: int) -> None:
+        import torch
+
+        allowed = [i for i, t in enumerate(token_texts(loaded)) if t.startswith(text)]
+        self.mask = torch.full((loaded.model.config.vocab_size,), float("-inf"))
+        self.mask[allowed] = 0.0
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if input_ids.shape[1] == self.prompt_length:
+            return scores + self.mask.to(scores.device)
+        return scores
+
+
+def _hf_tokenizer(loaded: LoadedModel) -> Any:
+    """The folder's tokenizer as transformers loads it (generate needs one to match stop strings)."""
+    if getattr(loaded, "_hf", None) is None:
+        from transformers import AutoTokenizer
+
+        loaded._hf = AutoTokenizer.from_pretrained(loaded.folder)
+    return loaded._hf
