@@ -91,8 +91,9 @@ class ModelDemoResult:
 
 
 def masked_line(text: str, rng: Any) -> tuple[str, str, str] | None:
-    """A prefix, a non-trivial line (code, not a comment or a docstring line, 16 to 80 characters)
-    and the suffix, from the middle half of a file; None where there is none."""
+    """A prefix (ending with the line's indentation), a non-trivial line's code (not a comment or a
+    docstring line, 16 to 80 characters) and the suffix, from the middle half of a file; None where
+    there is none."""
     lines = text.splitlines(keepends=True)
     candidates = [i for i in range(len(lines) // 4, 3 * len(lines) // 4)
                   if 16 <= len(lines[i].strip()) <= 80 and not lines[i].lstrip().startswith(("#", '"', "'"))
@@ -100,7 +101,9 @@ def masked_line(text: str, rng: Any) -> tuple[str, str, str] | None:
     if not candidates:
         return None
     i = candidates[int(rng.integers(len(candidates)))]
-    return "".join(lines[:i]), lines[i].rstrip("\n"), "\n" + "".join(lines[i + 1:])
+    code = lines[i].rstrip("\n")
+    indent = code[:len(code) - len(code.lstrip())]  # the cursor after the indentation, as in an editor
+    return "".join(lines[:i]) + indent, code.lstrip(), "\n" + "".join(lines[i + 1:])
 
 
 def fim_example(release: Path, model_dir: Path, seed: int = 0) -> FimExample | None:
@@ -122,8 +125,9 @@ def fim_example(release: Path, model_dir: Path, seed: int = 0) -> FimExample | N
                 continue
             prefix, expected, suffix = parts
             loaded = load_model(model_dir)
-            result = complete(loaded, prefix, suffix, max_new_tokens=40, stop=("\n",))
-            return FimExample(row["repo"], row["path"], prefix, suffix, expected, result.text)
+            result = complete(loaded, prefix, suffix, max_new_tokens=40, repetition_penalty=1.2)
+            first = next((line.strip() for line in result.text.splitlines() if line.strip()), "")
+            return FimExample(row["repo"], row["path"], prefix, suffix, expected, first)
     return None
 
 

@@ -182,12 +182,13 @@ def _print_fim_example(example: dict[str, Any] | None) -> None:
     if example is None:
         out.print("no held-out Python file had a line to fill in", **PLAIN)
         return
-    before = example["prefix"].splitlines()[-3:]
+    before = example["prefix"].splitlines()[-4:-1]
     after = example["suffix"].lstrip("\n").splitlines()[:2]
     out.print(f"fill-in-the-middle on a held-out file, {example['repo']}/{example['path']}:", **PLAIN)
     for line in before:
         out.print(f"    {line}", **PLAIN)
-    out.print(f"  > {example['completion']}", **PLAIN)
+    indent = example["prefix"][len(example["prefix"].rstrip(" \t")):]
+    out.print(f"  > {indent}{example['completion']}", **PLAIN)
     for line in after:
         out.print(f"    {line}", **PLAIN)
     verdict = "exact match" if example["exact_match"] else f"the file has: {example['expected'].strip()}"
