@@ -158,10 +158,8 @@ def run_model_demo(out_dir: Path, release: Path, *, minutes: float = 4.0, worker
         config = TokenizeConfig(seq_len=DEMO_SEQ_LEN, validation=DEMO_VALIDATION, fim=FimConfig())
         tokenize_release(release, tok, tokens, config, executor=runner)
     if (run / FINISHED).is_file():
-        from stackwright.model.runs import read_run
-
         say(f"demo: {run} is trained already (remove it to train again)")
-        result = _finished_result(run, read_run(run))
+        result = _finished_result(run)
     else:
         say(f"demo: training the tiny preset for {minutes:g} minutes")
         result = train(tokens, run, TrainConfig(preset="tiny", time_limit=minutes), on_step=on_step, say=say)
@@ -193,7 +191,7 @@ def _forget_other_release(out_dir: Path, release: Path, folders: tuple[Path, ...
         write_atomic(marker, json.dumps({"release_shards": content}).encode())
 
 
-def _finished_result(run: Path, info: dict[str, Any] | None) -> Any:
+def _finished_result(run: Path) -> Any:
     import json
 
     from stackwright.model.runs import FINISHED, MODEL_DIR

@@ -38,6 +38,18 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+TRAINING_MODULES = ("torch", "accelerate", "transformers", "tokenizers")
+
+
+def need_extra(modules: Iterable[str], what: str, extra: str = "model") -> None:
+    """A one-line error naming the missing package when ``what`` needs an extra that is not installed."""
+    import importlib.util
+
+    for name in modules:
+        if importlib.util.find_spec(name) is None:
+            fail(f"{what} needs the {extra} extra ({name} is missing): pip install 'stackwright[{extra}]'")
+
+
 def say(message: str) -> None:
     """A line of progress on stderr."""
     err.print(message, **PLAIN)

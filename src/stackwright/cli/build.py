@@ -158,13 +158,12 @@ def demo_cmd(
 
 def _model_demo(out_dir: Path, release: Path, minutes: float, workers: int | None, progress: bool,
                 quiet: bool) -> dict[str, Any]:
-    import importlib.util
     from dataclasses import asdict
 
-    for name in ("torch", "accelerate", "transformers", "tokenizers"):
-        if importlib.util.find_spec(name) is None:
-            fail(f"--with-model needs the model extra ({name} is missing): pip install 'stackwright[model]'")
+    from stackwright.cli._common import TRAINING_MODULES, need_extra
     from stackwright.cli.train import StepBar
+
+    need_extra(TRAINING_MODULES, "--with-model")
     from stackwright.demo import run_model_demo
 
     try:

@@ -19,9 +19,9 @@ from stackwright.cli._common import (
     Workers,
     choice,
     command_group,
-    fail,
     key_value_table,
     metavar,
+    need_extra,
     out,
     plural,
     print_json,
@@ -32,8 +32,6 @@ from stackwright.cli._common import (
 app = typer.Typer()
 tokenizer_app = command_group(app, "tokenizer",
                               "The code tokenizer: train (byte-level BPE, StarCoder's special tokens).")
-
-MODEL_EXTRA = "the model stages need the model extra ({name} is missing): pip install 'stackwright[model]'"
 
 
 class Encoder(StrEnum):
@@ -49,11 +47,7 @@ class FimMode(StrEnum):
 
 
 def _need_model_extra() -> None:
-    import importlib.util
-
-    for name in ("tokenizers", "transformers"):
-        if importlib.util.find_spec(name) is None:
-            fail(MODEL_EXTRA.format(name=name))
+    need_extra(("tokenizers", "transformers"), "the model stages")
 
 
 @tokenizer_app.command("train")

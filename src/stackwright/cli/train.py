@@ -13,6 +13,7 @@ import typer
 
 from stackwright.cli._common import (
     PLAIN,
+    TRAINING_MODULES,
     JsonFlag,
     ProgressFlag,
     choice,
@@ -20,6 +21,7 @@ from stackwright.cli._common import (
     fail,
     key_value_table,
     metavar,
+    need_extra,
     out,
     print_json,
     say,
@@ -44,11 +46,7 @@ class Attention(StrEnum):
 
 
 def _need_torch() -> None:
-    import importlib.util
-
-    for name in ("torch", "accelerate", "transformers", "tokenizers"):
-        if importlib.util.find_spec(name) is None:
-            fail(f"training needs the model extra ({name} is missing): pip install 'stackwright[model]'")
+    need_extra(TRAINING_MODULES, "training")
 
 
 def _is_main_process() -> bool:

@@ -89,3 +89,15 @@ def causal_lm_loss(model: torch.nn.Module, input_ids: torch.Tensor) -> torch.Ten
     (GPTBigCode, GPT-2): every position predicts the next, the last predicts nothing."""
     hidden = model.transformer(input_ids=input_ids).last_hidden_state
     return linear_cross_entropy(hidden[:, :-1], model.lm_head.weight, input_ids[:, 1:])
+
+
+class NextTokenLoss(torch.nn.Module):
+    """What a run trains: the causal LM with :func:`causal_lm_loss` as its forward, so that DDP and
+    FSDP see one forward and one backward per micro-batch (the LM is ``.lm``)."""
+
+    def __init__(self, lm: torch.nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return causal_lm_loss(self.lm, input_ids)

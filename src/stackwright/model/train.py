@@ -154,27 +154,6 @@ def validation_indices(split: TokenSplit, count: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n - 1, num=min(n, count))})
 
 
-class NextTokenLoss:
-    """Factory of the module a run trains: the causal LM with the fused loss as its forward, so that
-    DDP and FSDP see one forward and one backward per micro-batch."""
-
-    @staticmethod
-    def wrap(lm: Any) -> Any:
-        import torch
-
-        from stackwright.model.loss import causal_lm_loss
-
-        class _Loss(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.lm = lm
-
-            def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-                return causal_lm_loss(self.lm, input_ids)
-
-        return _Loss()
-
-
 def _check_tokenizer(config: TrainConfig, data: dict[str, Any]) -> CodeTokenizer:
     folder = Path(config.tokenizer or data["tokenizer"]["path"])
     tokenizer = CodeTokenizer(folder)
@@ -246,7 +225,9 @@ def train(data: Path, out: Path, config: TrainConfig, *,
     schedule = {"horizon": config.max_steps or preset.max_steps}
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: learning_rate_factor(s, plan.warmup_steps, schedule["horizon"]))
-    model, optimizer = accelerator.prepare(NextTokenLoss.wrap(lm), optimizer)
+    from stackwright.model.loss import NextTokenLoss
+
+    model, optimizer = accelerator.prepare(NextTokenLoss(lm), optimizer)
     accelerator.register_for_checkpointing(scheduler)
     # --- resume ----------------------------------------------------------------------------------
     step, elapsed_before, horizon_fixed, resumed_from = 0, 0.0, config.max_steps is not None, None
