@@ -23,3 +23,6 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+from model_fixtures import release, tiny_model, tokenizer, train_tokens  # noqa: E402,F401  (shared fixtures)

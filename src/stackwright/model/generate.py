@@ -7,6 +7,7 @@ generation stops at end-of-text, which ends the middle of a FIM sample as it end
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,64 @@ def complete(loaded: LoadedModel, prompt: str, suffix: str | None = None, *, max
                                     logits_processor=processors,
                                     stop_strings=list(stop) or None, tokenizer=_hf_tokenizer(loaded) if stop
                                     else None, **sampling)
-    new = out[0, len(ids):].tolist()
+    return _finish(tok, out[0, len(ids):].tolist(), eot, healed, stop, len(ids))
+
+
+def sample(loaded: LoadedModel, prompts: list[str], *, n: int = 1, max_new_tokens: int = 128,
+           temperature: float = 0.2, top_p: float = 0.95, stop: tuple[str, ...] = (), seed: int = 0,
+           batch_size: int = 16, heal: bool = True,
+           on_batch: Callable[[int], None] | None = None) -> list[list[Completion]]:
+    """``n`` continuations of every prompt, generated ``batch_size`` rows at a time (left-padded, the
+    rows of one prompt side by side); greedy at temperature 0. Each text ends before the first of
+    ``stop``. Token healing per row as in :func:`complete`. ``on_batch(rows)`` after each batch."""
+    import torch
+
+    tok = loaded.tokenizer
+    room = loaded.context - max_new_tokens
+    if room < 4:
+        raise ModelDataError(f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in a context of "
+                             f"{loaded.context}")
+    eot = SPECIAL_TOKENS.index(EOT)
+    texts = token_texts(loaded) if heal else []
+    rows: list[tuple[list[int], str]] = []
+    for ids in tok.encode(prompts) if prompts else []:
+        ids = ids[-room:]
+        healed = ""
+        if heal and len(ids) > 1 and ids[-1] >= len(SPECIAL_TOKENS):
+            healed, ids = texts[ids[-1]], ids[:-1]
+        rows.extend([(ids, healed)] * n)
+    device = next(loaded.model.parameters()).device
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {
+        "do_sample": False}
+    done: list[Completion] = []
+    for start in range(0, len(rows), max(1, batch_size)):
+        batch = rows[start:start + max(1, batch_size)]
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.full((len(batch), width), eot, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, (ids, _) in enumerate(batch):
+            input_ids[i, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            mask[i, width - len(ids):] = 1
+        processors = None
+        if any(h for _, h in batch):
+            from transformers import LogitsProcessorList
+
+            processors = LogitsProcessorList([_RowsStartWith(loaded, [h for _, h in batch], width)])
+        torch.manual_seed(seed + start)
+        with torch.no_grad():
+            out = loaded.model.generate(input_ids.to(device), attention_mask=mask.to(device),
+                                        max_new_tokens=max_new_tokens, eos_token_id=eot, pad_token_id=eot,
+                                        logits_processor=processors, stop_strings=list(stop) or None,
+                                        tokenizer=_hf_tokenizer(loaded) if stop else None, **sampling)
+        for (ids, healed), row in zip(batch, out[:, width:].tolist(), strict=True):
+            done.append(_finish(tok, row, eot, healed, stop, len(ids)))
+        if on_batch is not None:
+            on_batch(len(batch))
+    return [done[i * n:(i + 1) * n] for i in range(len(prompts))]
+
+
+def _finish(tok: CodeTokenizer, new: list[int], eot: int, healed: str, stop: tuple[str, ...], prompt: int
+            ) -> Completion:
     stopped = "length"
     if eot in new:
         new, stopped = new[:new.index(eot)], "eot"
@@ -124,7 +182,7 @@ def complete(loaded: LoadedModel, prompt: str, suffix: str | None = None, *, max
     cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
     if cut >= 0:
         text, stopped = text[:cut], "stop"
-    return Completion(text, len(new), stopped, len(ids))
+    return Completion(text, len(new), stopped, prompt)
 
 
 def token_texts(loaded: LoadedModel) -> list[str]:
@@ -145,6 +203,29 @@ class _FirstTokenStartsWith:
         allowed = [i for i, t in enumerate(token_texts(loaded)) if t.startswith(text)]
         self.mask = torch.full((loaded.model.config.vocab_size,), float("-inf"))
         self.mask[allowed] = 0.0
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if input_ids.shape[1] == self.prompt_length:
+            return scores + self.mask.to(scores.device)
+        return scores
+
+
+class _RowsStartWith:
+    """Logits processor for a batch: at the first generated position, row ``i`` may only take tokens
+    whose text begins with ``texts[i]`` (no constraint where it is empty)."""
+
+    def __init__(self, loaded: LoadedModel, texts: list[str], prompt_length: int) -> None:
+        import torch
+
+        vocab = loaded.model.config.vocab_size
+        self.mask = torch.zeros((len(texts), vocab))
+        masks: dict[str, Any] = {}
+        for i, text in enumerate(texts):
+            if text:
+                if text not in masks:
+                    masks[text] = _FirstTokenStartsWith(loaded, text, prompt_length).mask
+                self.mask[i] = masks[text]
         self.prompt_length = prompt_length
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
