@@ -26,6 +26,7 @@ from stackwright.cli import (
     curate,
     dedup,
     evaluate,
+    humaneval,  # noqa: F401  (adds "eval humaneval" to evaluate's group)
     model,
     optout,
     portal,
