@@ -34,6 +34,7 @@ bench: setup
 	$(PY) benchmarks/pii.py
 	$(PY) benchmarks/attribution.py
 	$(PY) benchmarks/tokenizer.py
+	$(PY) benchmarks/evaluate.py
 
 clean:
 	rm -rf $(VENV) stackwright-demo bench-out
