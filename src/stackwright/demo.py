@@ -21,6 +21,7 @@ from rich.console import Console
 
 from stackwright.build import BuildResult, build
 from stackwright.config import load_build_config
+from stackwright.evaluate.infill import masked_line
 from stackwright.release.manifest import DATACARD_HTML
 from stackwright.release.writer import make_release, remove_release
 from stackwright.sources.installed import InstalledPythonSource
@@ -90,24 +91,9 @@ class ModelDemoResult:
     example: FimExample | None
 
 
-def masked_line(text: str, rng: Any) -> tuple[str, str, str] | None:
-    """A prefix (ending with the line's indentation), a non-trivial line's code (not a comment or a
-    docstring line, 16 to 80 characters) and the suffix, from the middle half of a file; None where
-    there is none."""
-    lines = text.splitlines(keepends=True)
-    candidates = [i for i in range(len(lines) // 4, 3 * len(lines) // 4)
-                  if 16 <= len(lines[i].strip()) <= 80 and not lines[i].lstrip().startswith(("#", '"', "'"))
-                  and lines[i].endswith("\n") and any(ch in lines[i] for ch in "=()")]
-    if not candidates:
-        return None
-    i = candidates[int(rng.integers(len(candidates)))]
-    code = lines[i].rstrip("\n")
-    indent = code[:len(code) - len(code.lstrip())]  # the cursor after the indentation, as in an editor
-    return "".join(lines[:i]) + indent, code.lstrip(), "\n" + "".join(lines[i + 1:])
-
-
 def fim_example(release: Path, model_dir: Path, seed: int = 0) -> FimExample | None:
-    """Mask one line of a held-out Python file and let the model fill it in."""
+    """Mask one line of a held-out Python file (:func:`stackwright.evaluate.infill.masked_line`, the
+    lines the infilling evaluation masks) and let the model fill it in."""
     import numpy as np
 
     from stackwright.model.corpus import ReleaseCorpus, iter_texts, repositories, validation_repositories
