@@ -287,11 +287,8 @@ def held_out_repositories(corpus: ReleaseCorpus, held: HeldOut) -> frozenset[str
     if held.training_release in (None, corpus.manifest_sha256):
         return validation_repositories(repos, held.validation, held.seed)
     path = Path(str(held.training_path))
-    try:
-        training = ReleaseCorpus.open(path)
-    except StackwrightError:
-        training = None
-    if training is None or training.manifest_sha256 != held.training_release:
+    training = _release_if(path, held.training_release)
+    if training is None:
         raise TaskFileError(f"the model was trained on another release (manifest sha256 "
                             f"{str(held.training_release)[:12]}...), not found at {path}: evaluate on that "
                             "release, or pass --validation FRACTION")
@@ -514,14 +511,20 @@ def _release_languages(corpus: ReleaseCorpus | None) -> tuple[str, ...]:
     return tuple(sorted(str(k) for k in counts))
 
 
-def _training_release(info: ModelRun) -> ReleaseCorpus:
-    """The release the model was trained on, as its run recorded it (checked by checksum)."""
-    path = Path(str(info.release_path))
+def _release_if(path: Path, sha256: Any) -> ReleaseCorpus | None:
+    """The release at ``path`` when it is there and its manifest has this checksum."""
     try:
         corpus = ReleaseCorpus.open(path)
     except StackwrightError:
-        corpus = None
-    if corpus is None or corpus.manifest_sha256 != info.release_sha:
+        return None
+    return corpus if corpus.manifest_sha256 == sha256 else None
+
+
+def _training_release(info: ModelRun) -> ReleaseCorpus:
+    """The release the model was trained on, as its run recorded it (checked by checksum)."""
+    path = Path(str(info.release_path))
+    corpus = _release_if(path, info.release_sha)
+    if corpus is None:
         raise TaskFileError(f"the model's training release is not at {path} any more (or is another release "
                             "now); pass --release")
     return corpus
