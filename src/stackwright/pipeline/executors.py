@@ -36,6 +36,9 @@ class Executor(Protocol):
 
 
 def _init_worker(q: mp.Queue) -> None:
+    # Progress only feeds the bar: a worker never waits at exit for its messages to be read (after
+    # an interrupt nobody reads them).
+    q.cancel_join_thread()
     set_progress_reporter(lambda index, files, nbytes: q.put((index, files, nbytes)))
 
 
@@ -76,11 +79,12 @@ class LocalExecutor:
                 ) from None
             except BaseException:
                 # Queued tasks are dropped; running ones finish their shard (kept for the rerun).
+                # The progress queue is not read again: an interrupt may have stopped a read halfway
+                # through a message, and what follows would not parse.
                 for future in pending:
                     future.cancel()
                 raise
-            finally:
-                _drain(progress_queue, on_progress)
+            _drain(progress_queue, on_progress)
 
 
 _saved_sigint: list = []
@@ -109,7 +113,7 @@ def _drain(q: mp.Queue, on_progress: OnProgress) -> None:
     while True:
         try:
             index, files, nbytes = q.get_nowait()
-        except (queue.Empty, OSError, ValueError):
+        except (queue.Empty, OSError, ValueError, EOFError):
             break
         on_progress(index, files, nbytes)
 
