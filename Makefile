@@ -11,7 +11,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
-	$(PIP_INSTALL) -e '.[dev,ray,bench,scancode,browser,postgres,portal,model]'
+	$(PIP_INSTALL) -e '.[dev,ray,bench,scancode,browser,postgres,portal,model,serve]'
 	touch $@
 
 demo: setup

@@ -30,7 +30,8 @@ def test_the_loss_is_the_training_validation_loss(tiny_model: Path, train_tokens
     result = _perplexity(tiny_model.parent, "--data", train_tokens, "--max-sequences", "16",
                          "--batch-size", "5")
     assert result["split"] == "validation" and result["sequences"] == 16 and result["seq_len"] == 128
-    assert result["loss"] == pytest.approx(finished["val_loss"], abs=1e-5)
+    # Another batch size sums in another order: float32 noise of about 1e-5 relative.
+    assert result["loss"] == pytest.approx(finished["val_loss"], abs=5e-4)
     assert result["tokens"] == 16 * 127
     assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
     assert result["bits_per_byte"] == pytest.approx(result["loss"] * result["tokens"] / math.log(2)

@@ -1,6 +1,7 @@
 """Serving: a code-completion server with fill-in-the-middle for editors, and attribution of its output.
 
-Planned modules: ``engine.py`` (the batching loop, KV cache and adapters), ``api.py`` (``create_app``,
-as the portal has) and ``playground/``. Prompts are built with the same FIM builder the training data
-used (``stackwright.model.fim``).
+``engine`` (continuous batching with a KV cache, prefix reuse, deadlines, cancellation), ``prompts``
+(FIM prompts from the training data's builder, budgeted like editor clients do), ``attribution``
+(suggestions checked against the release's attribution index), ``service`` and ``api`` (the OpenAI,
+TGI, llama.cpp and Tabby routes, ``create_app``), ``metrics`` (Prometheus) and ``playground/``.
 """
