@@ -35,6 +35,8 @@ bench: setup
 	$(PY) benchmarks/attribution.py
 	$(PY) benchmarks/tokenizer.py
 	$(PY) benchmarks/evaluate.py
+	$(PY) benchmarks/serve.py
+	$(PY) benchmarks/serve.py --lines 6
 
 clean:
 	rm -rf $(VENV) stackwright-demo bench-out

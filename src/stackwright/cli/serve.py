@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -87,5 +87,29 @@ def serve_cmd(
     checked = f"  attribution: {release}" if release is not None else ""
     err.print(f"serving {label} ({engine.device}, context {engine.context}) on http://{host}:{port}/  "
               f"playground: http://{host}:{port}/playground{checked}", **PLAIN)
-    uvicorn.run(application, host=host, port=port, access_log=access_log, server_header=False,
-                log_level="info", timeout_graceful_shutdown=5)
+    _run(engine, uvicorn.Server(uvicorn.Config(application, host=host, port=port, access_log=access_log,
+                                                server_header=False, log_level="info",
+                                                timeout_graceful_shutdown=5)))
+
+
+def _run(engine: Any, server: Any) -> None:
+    """The engine on this (the main) thread, the HTTP server on another; Ctrl-C or SIGTERM stops both."""
+    import signal
+    import threading
+
+    stopping = threading.Event()
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    thread = threading.Thread(target=server.run, name="stackwright-http", daemon=True)
+    engine._running = True  # requests are accepted from the first moment the server listens
+    engine._thread = threading.current_thread()
+    thread.start()
+    try:
+        engine.run_here(lambda: stopping.is_set() or not thread.is_alive())
+    finally:
+        server.should_exit = True
+        thread.join(15)

@@ -153,7 +153,8 @@ def create_app(service: Service) -> FastAPI:
         spec = dict(max_tokens=body.max_tokens if body.max_tokens is not None else 16,
                     temperature=body.temperature, top_p=body.top_p, stop=list(body.stop or []), n=body.n,
                     seed=body.seed, ignore_eos=body.ignore_eos, timeout=body.timeout)
-        runs = [service.start(body.model, Spec(p, body.suffix, **spec)) for p in prompts]
+        runs = [service.start(body.model, Spec(p, body.suffix, **spec), streaming=body.stream)
+                for p in prompts]
         if body.stream:
             return _stream(service, runs[0], _openai_chunks(runs[0], echo=prompts[0] if body.echo else ""))
         outcomes = [await run.outcome(request.is_disconnected) for run in runs]
@@ -204,9 +205,10 @@ def create_app(service: Service) -> FastAPI:
         spec = Spec(body.inputs, None, p.max_new_tokens if p.max_new_tokens is not None else 20,
                     temperature=(p.temperature or 1.0) if sampled else 0.0, top_p=p.top_p or 1.0,
                     stop=[s for s in p.stop if s], seed=p.seed)
-        run = service.start(None, spec)
+        streaming = stream or body.stream
+        run = service.start(None, spec, streaming=streaming)
         full = body.inputs if p.return_full_text else ""
-        if stream or body.stream:
+        if streaming:
             return _stream(service, run, _tgi_events(run, full))
         outcome = await run.outcome(request.is_disconnected)
         _observe_first_token(service, "/generate", outcome)
@@ -235,7 +237,7 @@ def create_app(service: Service) -> FastAPI:
         spec = Spec(body.input_prefix + body.prompt, body.input_suffix, body.n_predict,
                     temperature=body.temperature, top_p=body.top_p, stop=[s for s in body.stop if s],
                     seed=body.seed)
-        run = service.start(None, spec)
+        run = service.start(None, spec, streaming=body.stream)
         if body.stream:
             return _stream(service, run, _infill_events(run))
         outcome = await run.outcome(request.is_disconnected)
@@ -317,8 +319,8 @@ async def _texts(run: Run) -> AsyncIterator[tuple[int, str, bool]]:
         return
     async for _ in run.events():
         pass
-    for i, ticket in enumerate(run.tickets):
-        yield i, ticket.text, True
+    for choice in (await run.finish()).choices:  # withheld text is empty by now
+        yield choice.index, choice.text, True
 
 
 async def _openai_chunks(run: Run, echo: str) -> AsyncIterator[str]:

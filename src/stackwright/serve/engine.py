@@ -185,6 +185,7 @@ class Engine:
         self._texts: list[str] | None = None
         self.stats = collections.Counter()  # requests, tokens, prompt_tokens, reused_tokens, steps, ...
         self._recent: collections.deque[tuple[float, int]] = collections.deque(maxlen=256)
+        self._until: Callable[[], bool] = lambda: False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -195,12 +196,24 @@ class Engine:
             self._thread.start()
         return self
 
+    def run_here(self, until: Callable[[], bool]) -> None:
+        """Run the loop in the calling thread until ``until()`` is true (checked at least twice a
+        second). The CLI runs the engine on the main thread and the HTTP server beside it: PyTorch's
+        CPU kernels run about twice as fast on the main thread's OpenMP team as on another thread's."""
+        self._thread = threading.current_thread()
+        self._running = True
+        self._until = until
+        self._loop()
+
     def stop(self, timeout: float = 10.0) -> None:
         with self._lock:
             self._running = False
             self._lock.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and thread is not (
+                threading.main_thread()):
+            thread.join(timeout)
+        if thread is not threading.main_thread():
             self._thread = None
 
     @property
@@ -262,9 +275,9 @@ class Engine:
             with torch.inference_mode():
                 while True:
                     with self._lock:
-                        while self._running and not self._queue and not self._rows:
+                        while self._running and not self._queue and not self._rows and not self._until():
                             self._lock.wait(0.5)
-                        if not self._running:
+                        if not self._running or self._until():
                             break
                     self._admit()
                     if self._rows:
@@ -335,7 +348,8 @@ class Engine:
         self.stats["prompt_tokens"] += len(ids) - start
         input_ids = torch.tensor([ids[start:]], dtype=torch.long, device=self.device)
         positions = torch.arange(start, len(ids), device=self.device)[None, :]
-        out = self.model(input_ids=input_ids, position_ids=positions, cache=cache, use_cache=True)
+        out = self.model(input_ids=input_ids, position_ids=positions, cache=cache, use_cache=True,
+                         logits_to_keep=1)
         kv = [(layer.keys, layer.values) for layer in out.cache.layers]
         self.prefix_cache.put(ids, kv)
         return kv, out.logits[0, -1].float()

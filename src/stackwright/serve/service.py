@@ -107,10 +107,10 @@ class Service:
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
 
-    def start(self, model: str | None, spec: Spec) -> Run:
+    def start(self, model: str | None, spec: Spec, *, streaming: bool = False) -> Run:
         name, engine = self.engine(model)
         prompt = self.prepare(engine, spec)
-        return Run(self, name, engine, prompt, spec)
+        return Run(self, name, engine, prompt, spec, streaming)
 
     async def check(self, text: str) -> Verdict | None:
         if self.attributor is None or not text:
@@ -130,10 +130,12 @@ class Service:
 class Run:
     """The choices of one completion in flight: ``async for index, text, finished in run.events()``."""
 
-    def __init__(self, service: Service, model: str, engine: Engine, prompt: Prompt, spec: Spec) -> None:
+    def __init__(self, service: Service, model: str, engine: Engine, prompt: Prompt, spec: Spec,
+                 streaming: bool = False) -> None:
         from stackwright.serve.engine import EngineStopped, Overloaded
 
         self.service, self.model, self.prompt, self.spec = service, model, prompt, spec
+        self.streaming = streaming
         self.id = "cmpl-" + secrets.token_hex(12)
         self.started = time.monotonic()
         self._loop = asyncio.get_running_loop()
@@ -141,6 +143,7 @@ class Run:
         timeout = spec.timeout or service.request_timeout
         deadline = self.started + timeout
         self.tickets: list[Ticket] = []
+        self._outcome: Outcome | None = None
         try:
             for i in range(spec.n):
                 seed = None if spec.seed is None else spec.seed + i
@@ -162,7 +165,10 @@ class Run:
 
     def _listener(self, index: int) -> Any:
         def relay(_ticket: Ticket, text: str, finished: bool) -> None:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, (index, text, finished))
+            # Without a stream only the end matters: one wake-up of the event loop per choice,
+            # not one per token (the engine thread and the HTTP thread share the interpreter).
+            if finished or self.streaming:
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, (index, text, finished))
         return relay
 
     def cancel(self) -> None:
@@ -197,6 +203,12 @@ class Run:
         return await self.finish()
 
     async def finish(self) -> Outcome:
+        """The choices, checked against the release (once; later calls return the same)."""
+        if self._outcome is None:
+            self._outcome = await self._finish()
+        return self._outcome
+
+    async def _finish(self) -> Outcome:
         choices = []
         for i, ticket in enumerate(self.tickets):
             if ticket.finish == "error":
