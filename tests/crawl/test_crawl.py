@@ -635,6 +635,7 @@ def test_build_of_crawl_equals_build_of_originals(corpus: Corpus, crawled: Path,
     assert {r["repo"]: r["commit"] for r in source["repositories"]} == corpus.commits
 
 
+@pytest.mark.slow  # seconds of real work; CI runs the slow tests too
 def test_host_license_is_license_evidence(corpus: Corpus, crawled: Path, tmp_path: Path) -> None:
     build_ok(crawled, "--out", tmp_path / "lic", "--steps", "licenses")
     by_repo = {r["repo"]: r for r in read_rows(tmp_path / "lic")}

@@ -104,6 +104,7 @@ def test_generate_continues_and_fills_the_middle(trained: tuple[Path, dict]) -> 
     assert "tokens, stopped at" in proc.stderr
 
 
+@pytest.mark.slow  # seconds of real work; CI runs the slow tests too
 def test_a_run_killed_with_sigkill_resumes_to_the_same_losses(trained: tuple[Path, dict],
                                                               train_tokens: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
@@ -145,6 +146,7 @@ def test_two_ddp_processes_give_the_losses_of_one(train_tokens: Path, tmp_path: 
     assert losses(tmp_path / "ddp") == pytest.approx(losses(tmp_path / "one"), rel=2e-3)
 
 
+@pytest.mark.slow  # seconds of real work; CI runs the slow tests too
 def test_a_finished_run_and_another_runs_folder_are_refused(trained: tuple[Path, dict],
                                                             train_tokens: Path, tmp_path: Path) -> None:
     proc = run_cli(*train_args(train_tokens, trained[0]))
@@ -162,6 +164,7 @@ def test_a_finished_run_and_another_runs_folder_are_refused(trained: tuple[Path,
     assert (notrun / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.slow  # seconds of real work; CI runs the slow tests too
 def test_bad_input_is_one_line(trained: tuple[Path, dict], train_tokens: Path, tokenizer: Path,
                                tmp_path: Path) -> None:
     proc = run_cli(*train_args(tmp_path, tmp_path / "run"))

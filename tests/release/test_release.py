@@ -355,6 +355,7 @@ def test_diff_tells_filtered_from_not_in_source(release: Path, tmp_path: Path) -
     assert_one_line_error(run_cli("release", "diff", release, tmp_path / "missing"), "no such release folder")
 
 
+@pytest.mark.slow  # seconds of real work; CI runs the slow tests too
 def test_refusals(dataset: Path, release: Path, tmp_path: Path) -> None:
     before = {p: _sha256(p) for p in release.rglob("*") if p.is_file()}
     proc = run_cli("release", dataset, "--version", "v1.0.0", "--out", release)

@@ -62,6 +62,8 @@ OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE.
 """
 # Prompt and completion stay within the trained sequence length (positions beyond it are untrained).
+pytestmark = pytest.mark.slow  # trains a model of its own (half a minute)
+
 PROMPT = LEDGER[: LEDGER.index("    def __init__")]
 
 
