@@ -23,3 +23,19 @@ def test_a_batch_of_prompts_gives_what_each_prompt_gives_alone(tiny_model: Path)
         assert "\n" not in rows[0].text and full[0].text.startswith(rows[0].text)
     sampled = sample(loaded, prompts[:1], n=3, max_new_tokens=8, temperature=1.0, seed=1)
     assert sampled == sample(loaded, prompts[:1], n=3, max_new_tokens=8, temperature=1.0, seed=1)
+
+
+def test_a_stop_string_is_not_matched_inside_the_healed_token(tiny_model: Path) -> None:
+    """A prompt ending in a newline gives its last token back; the model's first token then starts
+    with that newline ("\\n    "), which must not count as the stop "\\n"."""
+    from stackwright.model.generate import complete, load_model, sample
+
+    loaded = load_model(tiny_model, device="cpu")
+    prompt = "def add(a, b):\n"
+    free = complete(loaded, prompt, max_new_tokens=12)
+    stopped = complete(loaded, prompt, max_new_tokens=12, stop=("\n",))
+    assert "\n" not in stopped.text and free.text.startswith(stopped.text)
+    assert stopped.tokens > 1 or stopped.stopped != "stop"
+    assert stopped.text == free.text.split("\n")[0]
+    [[row]] = sample(loaded, [prompt], max_new_tokens=12, temperature=0.0, stop=("\n",))
+    assert row.text == stopped.text

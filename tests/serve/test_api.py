@@ -9,8 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from conftest import Server
+from server_process import Server
 
 PREFIX = "def fibonacci(n):\n    "
 SUFFIX = "\n    return a\n"

@@ -24,7 +24,6 @@ class LoadedModel:
     folder: Path
     model: Any
     tokenizer: CodeTokenizer
-    _hf: Any = None
     _texts: list[str] | None = None
 
     @property
@@ -113,8 +112,7 @@ def complete(loaded: LoadedModel, prompt: str, suffix: str | None = None, *, max
         out = loaded.model.generate(torch.tensor([ids], device=device), max_new_tokens=max_new_tokens,
                                     eos_token_id=eot, pad_token_id=eot, repetition_penalty=repetition_penalty,
                                     logits_processor=processors,
-                                    stop_strings=list(stop) or None, tokenizer=_hf_tokenizer(loaded) if stop
-                                    else None, **sampling)
+                                    stopping_criteria=_stops(tok, stop, len(ids), [healed]), **sampling)
     return _finish(tok, out[0, len(ids):].tolist(), eot, healed, stop, len(ids))
 
 
@@ -162,8 +160,9 @@ def sample(loaded: LoadedModel, prompts: list[str], *, n: int = 1, max_new_token
         with torch.no_grad():
             out = loaded.model.generate(input_ids.to(device), attention_mask=mask.to(device),
                                         max_new_tokens=max_new_tokens, eos_token_id=eot, pad_token_id=eot,
-                                        logits_processor=processors, stop_strings=list(stop) or None,
-                                        tokenizer=_hf_tokenizer(loaded) if stop else None, **sampling)
+                                        logits_processor=processors,
+                                        stopping_criteria=_stops(tok, stop, width, [h for _, h in batch]),
+                                        **sampling)
         for (ids, healed), row in zip(batch, out[:, width:].tolist(), strict=True):
             done.append(_finish(tok, row, eot, healed, stop, len(ids)))
         if on_batch is not None:
@@ -234,10 +233,24 @@ class _RowsStartWith:
         return scores
 
 
-def _hf_tokenizer(loaded: LoadedModel) -> Any:
-    """The folder's tokenizer as transformers loads it (generate needs one to match stop strings)."""
-    if getattr(loaded, "_hf", None) is None:
-        from transformers import AutoTokenizer
+def _stops(tok: CodeTokenizer, stop: tuple[str, ...], start: int, healed: list[str]) -> Any:
+    """A stopping criterion for ``stop`` strings, or None. transformers' own ``stop_strings`` would
+    match inside the healed token (a stop of ``"\n"`` in a regenerated ``"\n    "``): this one looks
+    only at the text after the healed part, row by row."""
+    if not stop:
+        return None
+    from transformers import StoppingCriteria, StoppingCriteriaList
 
-        loaded._hf = AutoTokenizer.from_pretrained(loaded.folder)
-    return loaded._hf
+    class _StopAfterHealing(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            import torch
+
+            done = []
+            for row, heal in zip(input_ids[:, start:].tolist(), healed, strict=True):
+                text = visible(tok.decode(row))
+                if heal and text.startswith(heal):
+                    text = text[len(heal):]
+                done.append(any(s in text for s in stop))
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_StopAfterHealing()])

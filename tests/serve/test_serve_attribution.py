@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from server_process import Server, start_server, stop_server
 
-from conftest import Server, start_server, stop_server
 from helpers import build_ok, run_cli
 
 LEDGER = '''\
