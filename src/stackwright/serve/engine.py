@@ -4,9 +4,9 @@ One thread owns the model. Requests wait in a bounded queue (:class:`Overloaded`
 at every decoding step the engine first admits waiting requests into the running batch, then
 advances every sequence of the batch by one token in one forward pass:
 
-* A newcomer's prompt is processed alone (prefill) and its KV cache joins the batch's, left-padded
-  to a common length; the attention mask hides the padding and each row keeps its own positions.
-  Rows that finish leave the batch at once (their cache rows are dropped), so a short request never
+* A newcomer's prompt is processed alone (prefill) into a free slot of the KV cache
+  (:mod:`stackwright.serve.decoder`, allocated once); each row keeps its own positions and the
+  attention mask its own length. Rows that finish leave the batch at once, so a short request never
   waits for a long one and a new one never waits for the batch to drain.
 * Prefix reuse: the KV caches of recent prompts are kept (bounded by a token budget). A prompt that
   starts with the same tokens as a kept one (an editor resends almost the same prefix on every
@@ -105,9 +105,10 @@ class Ticket:
 class _Row:
     ticket: Ticket
     generated: list[int]
-    position: int  # the position of the pending token
+    position: int  # the position of the pending token (the cache holds 0..position-1)
     pending: int  # the last sampled token, not yet in the cache
     generator: Any
+    slot: int = 0
 
 
 class PrefixCache:
@@ -115,14 +116,13 @@ class PrefixCache:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._entries: collections.OrderedDict[tuple[int, ...], list[tuple[Any, Any]]] = (
-            collections.OrderedDict())
+        self._entries: collections.OrderedDict[tuple[int, ...], tuple[Any, Any]] = collections.OrderedDict()
         self._tokens = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def best(self, ids: list[int]) -> tuple[int, list[tuple[Any, Any]] | None]:
+    def best(self, ids: list[int]) -> tuple[int, tuple[Any, Any] | None]:
         """The longest shared prefix with a kept prompt: (shared tokens, that prompt's cache)."""
         best, found = 0, None
         for key, kv in self._entries.items():
@@ -134,7 +134,7 @@ class PrefixCache:
         self._entries.move_to_end(found[0])
         return best, found[1]
 
-    def put(self, ids: list[int], kv: list[tuple[Any, Any]]) -> None:
+    def put(self, ids: list[int], kv: tuple[Any, Any]) -> None:
         if self.budget <= 0 or len(ids) > self.budget:
             return
         key = tuple(ids)
@@ -163,6 +163,8 @@ class Engine:
                  prefix_cache_tokens: int | None = None) -> None:
         import torch
 
+        from stackwright.serve.decoder import SlotDecoder
+
         self.loaded = loaded
         self.model = loaded.model
         self.device = next(self.model.parameters()).device
@@ -170,14 +172,13 @@ class Engine:
         self.vocab = int(self.model.config.vocab_size)
         self.max_batch = max(1, max_batch)
         self.max_queue = max(0, max_queue)
+        self.decoder = SlotDecoder(self.model, self.max_batch, self.context)
         budget = 8 * self.context if prefix_cache_tokens is None else prefix_cache_tokens
         self.prefix_cache = PrefixCache(budget)
         self._torch = torch
         self._queue: collections.deque[Ticket] = collections.deque()
         self._lock = threading.Condition()
-        self._rows: list[_Row] = []
-        self._cache: Any = None  # DynamicCache of the batch
-        self._mask: Any = None  # (rows, cached length) 0/1
+        self._rows: list[_Row] = []  # in slot order: row i holds slot i
         self._thread: threading.Thread | None = None
         self._running = False
         self._ids = itertools.count(1)
@@ -297,7 +298,7 @@ class Engine:
             if not ticket.done:
                 ticket.error = message if finish == "error" else None
                 self._finish(ticket, finish)
-        self._rows, self._cache, self._mask = [], None, None
+        self._rows = []
 
     def _admit(self) -> None:
         while len(self._rows) < self.max_batch:
@@ -315,11 +316,11 @@ class Engine:
             if request.max_new_tokens <= 0:
                 self._finish(ticket, "length")
                 continue
-            kv, logits = self._prefill(ticket)
-            row = _Row(ticket, [], len(request.ids), 0, self._generator(request.seed))
+            row = _Row(ticket, [], len(request.ids), 0, self._generator(request.seed), slot=len(self._rows))
+            logits = self._prefill(ticket, row.slot)
             token = self._sample(logits[None, :], [row], first=True)[0]
             row.pending = token
-            self._join(row, kv)
+            self._rows.append(row)
             if self._accept(row, token):
                 self._leave([row])
 
@@ -331,83 +332,39 @@ class Engine:
             gen.manual_seed(int(seed))
         return gen
 
-    def _prefill(self, ticket: Ticket) -> tuple[list[tuple[Any, Any]], Any]:
-        """The prompt's KV cache and the logits for its first new token."""
-        from transformers import DynamicCache
-
-        torch = self._torch
+    def _prefill(self, ticket: Ticket, slot: int) -> Any:
+        """The prompt into ``slot`` (reusing a kept prefix); the logits for its first new token."""
         ids = ticket.request.ids
         shared, kept = self.prefix_cache.best(ids)
         start = min(shared, len(ids) - 1)
         if kept is not None and start > 0:
-            cache = DynamicCache([(k[..., :start, :], v[..., :start, :]) for k, v in kept])
+            self.decoder.load(slot, kept, start)
         else:
-            cache, start = DynamicCache(config=self.model.config), 0
+            start = 0
         ticket.reused_tokens = start
         self.stats["reused_tokens"] += start
         self.stats["prompt_tokens"] += len(ids) - start
-        input_ids = torch.tensor([ids[start:]], dtype=torch.long, device=self.device)
-        positions = torch.arange(start, len(ids), device=self.device)[None, :]
-        out = self.model(input_ids=input_ids, position_ids=positions, cache=cache, use_cache=True,
-                         logits_to_keep=1)
-        kv = [(layer.keys, layer.values) for layer in out.cache.layers]
-        self.prefix_cache.put(ids, kv)
-        return kv, out.logits[0, -1].float()
-
-    def _join(self, row: _Row, kv: list[tuple[Any, Any]]) -> None:
-        """Add a prefilled row to the batch, left-padding the shorter side's cache."""
-        from transformers import DynamicCache
-
-        torch = self._torch
-        length = kv[0][0].shape[-2]
-        mask = torch.ones((1, length), dtype=torch.long, device=self.device)
-        if self._cache is None:
-            self._cache = DynamicCache([(k, v) for k, v in kv])
-            self._mask, self._rows = mask, [row]
-            return
-        have = self._mask.shape[1]
-        width = max(have, length)
-        layers = []
-        for layer, (k, v) in zip(self._cache.layers, kv, strict=True):
-            layers.append((torch.cat([_pad_left(layer.keys, width), _pad_left(k, width)]),
-                           torch.cat([_pad_left(layer.values, width), _pad_left(v, width)])))
-        self._cache = DynamicCache(layers)
-        self._mask = torch.cat([_pad_left(self._mask, width), _pad_left(mask, width)])
-        self._rows.append(row)
+        logits = self.decoder.prefill(slot, ids, start)
+        if self.prefix_cache.budget > 0:
+            self.prefix_cache.put(ids, self.decoder.export(slot, len(ids)))
+        return logits.float()
 
     def _leave(self, rows: list[_Row]) -> None:
-        from transformers import DynamicCache
-
+        """Drop finished rows; the rows left are moved down so that they hold slots 0..n-1."""
         gone = {id(r) for r in rows}
-        keep = [i for i, r in enumerate(self._rows) if id(r) not in gone]
-        if not keep:
-            self._rows, self._cache, self._mask = [], None, None
-            return
-        if len(keep) == len(self._rows):
-            return
-        torch = self._torch
-        index = torch.tensor(keep, device=self.device)
-        mask = self._mask.index_select(0, index)
-        used = torch.nonzero(mask.any(dim=0))
-        first = int(used[0]) if len(used) else 0  # columns that are padding in every row go
-        self._mask = mask[:, first:]
-        self._cache = DynamicCache([(layer.keys.index_select(0, index)[..., first:, :],
-                                     layer.values.index_select(0, index)[..., first:, :])
-                                    for layer in self._cache.layers])
-        self._rows = [self._rows[i] for i in keep]
+        keep = [r for r in self._rows if id(r) not in gone]
+        free = sorted(r.slot for r in self._rows if id(r) in gone and r.slot < len(keep))
+        movers = [r for r in keep if r.slot >= len(keep)]
+        for row, slot in zip(movers, free, strict=True):
+            self.decoder.move(row.slot, slot, row.position)
+            row.slot = slot
+        self._rows = sorted(keep, key=lambda r: r.slot)
 
     def _step(self) -> None:
-        torch = self._torch
         rows = self._rows
-        input_ids = torch.tensor([[r.pending] for r in rows], dtype=torch.long, device=self.device)
-        positions = torch.tensor([[r.position] for r in rows], dtype=torch.long, device=self.device)
-        self._mask = torch.cat([self._mask, torch.ones((len(rows), 1), dtype=torch.long, device=self.device)],
-                               dim=1)
-        out = self.model(input_ids=input_ids, position_ids=positions, attention_mask=self._mask,
-                         cache=self._cache, use_cache=True)
-        self._cache = out.cache
+        logits = self.decoder.step([r.pending for r in rows], [r.position for r in rows])
         self.stats["steps"] += 1
-        tokens = self._sample(out.logits[:, -1].float(), rows, first=False)
+        tokens = self._sample(logits.float(), rows, first=False)
         finished = []
         now = time.monotonic()
         for row, token in zip(rows, tokens, strict=True):
@@ -513,19 +470,6 @@ class Engine:
         ticket._sent = len(ticket.text)
         ticket._done.set()
         self._emit(ticket, rest, True)
-
-
-def _pad_left(tensor: Any, width: int) -> Any:
-    """``tensor`` with zeros before its last-but-one (cache) or last (mask) axis up to ``width``."""
-    import torch
-
-    axis = -1 if tensor.dim() == 2 else -2
-    missing = width - tensor.shape[axis]
-    if missing <= 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[axis] = missing
-    return torch.cat([torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=axis)
 
 
 def _held_back(text: str, stop: tuple[str, ...]) -> int:
