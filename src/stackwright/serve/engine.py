@@ -399,25 +399,26 @@ class Engine:
 
     def _sample(self, logits: Any, rows: list[_Row], *, first: bool) -> list[int]:
         torch = self._torch
-        out: list[int] = []
-        for i, row in enumerate(rows):
-            request = row.ticket.request
-            scores = logits[i]
-            if first and request.heal:
-                scores = scores + self._heal_mask(request.heal)
-            if request.ignore_eos:
-                scores = scores.clone()
-                scores[EOT_ID] = float("-inf")
+        requests = [row.ticket.request for row in rows]
+        if first:
+            for i, request in enumerate(requests):
+                if request.heal:
+                    logits[i] += self._heal_mask(request.heal)
+        no_eot = [i for i, request in enumerate(requests) if request.ignore_eos]
+        if no_eot:
+            logits[no_eot, EOT_ID] = float("-inf")
+        out: list[int] = torch.argmax(logits, dim=-1).tolist()  # greedy rows, all at once
+        for i, (row, request) in enumerate(zip(rows, requests, strict=True)):
             if request.temperature <= 0:
-                out.append(int(torch.argmax(scores)))
                 continue
+            scores = logits[i]
             probs = torch.softmax(scores / request.temperature, dim=-1)
             if request.top_p < 1.0:
                 ordered, order = torch.sort(probs, descending=True)
                 cumulative = torch.cumsum(ordered, dim=-1)
                 ordered[(cumulative - ordered) > request.top_p] = 0.0
                 probs = torch.zeros_like(probs).scatter_(0, order, ordered)
-            out.append(int(torch.multinomial(probs, 1, generator=row.generator)))
+            out[i] = int(torch.multinomial(probs, 1, generator=row.generator))
         return out
 
     # -- text ------------------------------------------------------------------------------------
