@@ -111,6 +111,7 @@ def test_masked_lines_skip_comments_docstrings_and_punctuation() -> None:
     assert (line, prefix[-6:], suffix) == ("value = compute(1, 2)", "9\n    ", "\n" + "pass\n" * 8)
 
 
+@pytest.mark.slow  # seconds of real work; CI runs the slow tests too
 def test_task_files_are_reused_and_another_release_is_refused(run: Path, tmp_path: Path) -> None:
     first = _cli_json(run, "--languages", "python", "--per-language", "2", *FAST, "--no-card")
     path = Path(first["tasks_file"])
@@ -162,6 +163,7 @@ def test_exact_match_is_counted_per_task_and_aggregated(run: Path, tmp_path: Pat
     assert result["held_out"] is True and result["reused_tasks"] is True
 
 
+@pytest.mark.slow  # seconds of real work; CI runs the slow tests too
 def test_a_model_without_a_run_uses_every_file_and_says_so(run: Path, release: Path, tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     shutil.copytree(run / "model", bare)

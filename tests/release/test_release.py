@@ -487,6 +487,7 @@ def test_load_with_datasets(release: Path, tmp_path: Path) -> None:
     assert {"repo", "path", "content", "language", "license"} <= set(loaded["columns"])
 
 
+@pytest.mark.slow  # seconds of real work; CI runs the slow tests too
 def test_demo_ends_with_a_release(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     for _ in range(2):  # the demo remakes its own release when run again
