@@ -26,6 +26,7 @@ from stackwright.cli import (
     curate,
     dedup,
     evaluate,
+    finetune,
     humaneval,  # noqa: F401  (adds "eval humaneval" to evaluate's group)
     model,
     optout,
@@ -96,7 +97,8 @@ def main(
 
 
 # In lifecycle order, as `stackwright --help` lists them.
-for _stage in (crawl, build, curate, dedup, release, optout, portal, model, train, evaluate, serve):
+for _stage in (crawl, build, curate, dedup, release, optout, portal, model, train, finetune, evaluate,
+               serve):
     app.add_typer(_stage.app)
 
 

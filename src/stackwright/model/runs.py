@@ -21,6 +21,7 @@ RUN_FILE = "run.json"
 RUN_FORMAT = "stackwright-run"
 MODEL_DIR = "model"
 FINISHED = "finished.json"
+PREPARED = ("tokens",)  # what a fine-tuning run writes before it starts: its token data
 
 
 def read_run(run: Path) -> dict[str, Any] | None:
@@ -46,7 +47,7 @@ def open_run(run: Path, identity: dict[str, Any], about: dict[str, Any]) -> tupl
     run = Path(run)
     info = read_run(run)
     if info is None:
-        if run.exists() and (not run.is_dir() or any(run.iterdir())):
+        if run.exists() and (not run.is_dir() or any(p.name not in PREPARED for p in run.iterdir())):
             raise ModelDataError(f"{run} exists and is not a training run; choose a new --out")
         info = {"format": RUN_FORMAT, "format_version": 1, "created_at": datetime.now(UTC).isoformat(
             timespec="seconds"), "identity": identity, **about}

@@ -93,6 +93,21 @@ class TrainResult:
 
 
 @dataclass(frozen=True)
+class ModelSource:
+    """Where a run's model comes from and how it is kept, when it is not a new model of the preset
+    (fine-tuning: a base model wrapped with adapters). ``build(dropout, attention)`` returns the
+    model to train (only its trainable parameters are optimised); ``save(lm, folder)`` writes it;
+    ``identity`` joins the run's identity (a resumed run must have the same base and settings)."""
+
+    preset: Preset
+    build: Callable[[float, str], Any]
+    save: Callable[[Any, Path], None]
+    identity: dict[str, Any]
+    about: dict[str, Any] = field(default_factory=dict)
+    folder: str = "model"
+
+
+@dataclass(frozen=True)
 class Plan:
     """The settings a run trains with, resolved from the config, the preset and the machine."""
 
@@ -165,8 +180,9 @@ def _check_tokenizer(config: TrainConfig, data: dict[str, Any]) -> CodeTokenizer
 
 def train(data: Path, out: Path, config: TrainConfig, *,
           on_step: Callable[[dict[str, Any]], None] | None = None,
-          say: Callable[[str], None] | None = None) -> TrainResult:
-    """Train (or resume) the run in ``out`` on the token folder ``data``; see the module."""
+          say: Callable[[str], None] | None = None, source: ModelSource | None = None) -> TrainResult:
+    """Train (or resume) the run in ``out`` on the token folder ``data``; see the module. ``source``
+    replaces the new model of the preset (fine-tuning)."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import broadcast, set_seed
@@ -176,7 +192,7 @@ def train(data: Path, out: Path, config: TrainConfig, *,
     say = say or (lambda _message: None)
     _quiet_libraries()
     # --- config and data -------------------------------------------------------------------------
-    preset = get_preset(config.preset)
+    preset = source.preset if source is not None else get_preset(config.preset)
     manifest = read_token_manifest(data)
     seq_len = int(manifest["seq_len"])
     if seq_len > preset.context:
@@ -195,12 +211,12 @@ def train(data: Path, out: Path, config: TrainConfig, *,
                               dynamo_backend="inductor" if config.compile else "no")
     world, rank = accelerator.num_processes, accelerator.process_index
     plan = make_plan(config, preset, world, precision)
-    identity = plan.identity(config, manifest, tokenizer.sha256)
+    identity = {**plan.identity(config, manifest, tokenizer.sha256), **(source.identity if source else {})}
     splits = {k: {key: v[key] for key in ("samples", "tokens", "repositories")}
               for k, v in manifest["splits"].items()}
     about = {"data": {"path": str(Path(data).resolve()), "seq_len": seq_len, "splits": splits},
         "release": release_facts(manifest["release"]), "tokenizer": str(tokenizer.folder.resolve()),
-        "plan": {**asdict(plan), "preset": preset.to_json()}}
+        "plan": {**asdict(plan), "preset": preset.to_json()}, **(source.about if source else {})}
     run_info, resumed = (None, False)
     if accelerator.is_main_process:
         run_info, resumed = open_run(out, identity, about)
@@ -211,14 +227,17 @@ def train(data: Path, out: Path, config: TrainConfig, *,
         run_info, resumed = read_run(out), True
     # --- model, optimizer, schedule ----------------------------------------------------------------
     set_seed(config.seed)
-    model_config = preset.model_config(tokenizer.vocab_size, bos=SPECIAL_TOKENS.index(EOT),
-                                       eos=SPECIAL_TOKENS.index(EOT), pad=SPECIAL_TOKENS.index(FIM_PAD),
-                                       dropout=plan.dropout,
-                                       attention=choose_attention(accelerator.device, config.attention))
-    lm = GPTBigCodeForCausalLM(model_config)
+    attention = choose_attention(accelerator.device, config.attention)
+    if source is not None:
+        lm = source.build(plan.dropout, attention)
+    else:
+        lm = GPTBigCodeForCausalLM(preset.model_config(
+            tokenizer.vocab_size, bos=SPECIAL_TOKENS.index(EOT), eos=SPECIAL_TOKENS.index(EOT),
+            pad=SPECIAL_TOKENS.index(FIM_PAD), dropout=plan.dropout, attention=attention))
     parameters = sum(p.numel() for p in lm.parameters())
-    decay = [p for p in lm.parameters() if p.dim() >= 2]
-    no_decay = [p for p in lm.parameters() if p.dim() < 2]
+    trainable = [p for p in lm.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() >= 2]
+    no_decay = [p for p in trainable if p.dim() < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": preset.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=plan.learning_rate, betas=preset.betas, eps=preset.eps)
@@ -346,7 +365,7 @@ def train(data: Path, out: Path, config: TrainConfig, *,
         checkpoint(step, elapsed)
     if val_step != step and step > 0:  # the model as saved, not as it was at the last evaluation
         last_val = evaluate()
-    model_dir = Path(out) / MODEL_DIR
+    model_dir = Path(out) / (source.folder if source is not None else MODEL_DIR)
     mean_rate = tokens_per_step * len(step_times) / sum(step_times) if step_times else 0.0
     mfu = flops_per_token * mean_rate / (peak * 1e12 * world) if peak else None
     result = TrainResult(Path(out), model_dir, step, schedule["horizon"], stopped, resumed_from,
@@ -354,9 +373,12 @@ def train(data: Path, out: Path, config: TrainConfig, *,
                          round(mean_rate, 1), parameters, mfu, {**device, "processes": world})
     weights = accelerator.get_state_dict(model)  # gathered whole from every process (FSDP shards)
     if accelerator.is_main_process:
-        lm_weights = {k.removeprefix("lm."): v for k, v in weights.items()}
-        _save_model(accelerator.unwrap_model(model).lm, lm_weights, tokenizer, model_dir)
-        write_model_card(model_dir, run_info or {}, result.summary(), log.rows if log else [])
+        if source is not None:
+            source.save(accelerator.unwrap_model(model).lm, model_dir)
+        else:
+            lm_weights = {k.removeprefix("lm."): v for k, v in weights.items()}
+            _save_model(accelerator.unwrap_model(model).lm, lm_weights, tokenizer, model_dir)
+            write_model_card(model_dir, run_info or {}, result.summary(), log.rows if log else [])
         if log is not None:
             log.plot(entropy)
             log.close()
