@@ -30,6 +30,9 @@ def _check_port(host: str, port: int) -> None:
 @app.command("serve")
 def serve_cmd(
     model: Annotated[Path, typer.Argument(help="A model folder (or the run folder holding one).")],
+    adapter: Annotated[list[str] | None, typer.Option(
+        "--adapter", metavar="NAME=PATH", help="A LoRA adapter (stackwright finetune) served as model NAME "
+        "beside the base; repeat for more. One copy of the base weights serves them all.")] = None,
     release: Annotated[Path | None, typer.Option(
         help="Check every suggestion against this release's attribution index.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -62,6 +65,7 @@ def serve_cmd(
     need_extra(("fastapi", "uvicorn", "prometheus_client"), "serving", "serve")
     if block_verbatim is not None and release is None:
         fail("--block-verbatim needs --release (the training data to compare with)")
+    adapters = _adapter_options(adapter or [])
     _check_port(host, port)
     import logging
 
@@ -80,8 +84,16 @@ def serve_cmd(
         attributor = Attributor(release, min_overlap=min_overlap, block_verbatim=block_verbatim)
     loaded = load_model(model, device=device)
     label = name or (loaded.folder.name if loaded.folder.name != "model" else loaded.folder.parent.name)
-    engine = Engine(loaded, max_batch=max_batch, max_queue=max_queue, prefix_cache_tokens=prefix_cache)
-    service = Service({label: engine}, attributor=attributor, request_timeout=request_timeout)
+    if label in adapters:
+        fail(f"--adapter {label}: the base model is already served under that name")
+    if adapters:
+        from stackwright.model.lora import load_adapters
+
+        load_adapters(loaded.model, adapters)
+    engine = Engine(loaded, max_batch=max_batch, max_queue=max_queue, prefix_cache_tokens=prefix_cache,
+                    adapters=tuple(adapters))
+    service = Service({label: engine}, attributor=attributor, request_timeout=request_timeout,
+                      adapters={a: label for a in adapters})
     application = create_app(service)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     checked = f"  attribution: {release}" if release is not None else ""
@@ -90,6 +102,18 @@ def serve_cmd(
     _run(engine, uvicorn.Server(uvicorn.Config(application, host=host, port=port, access_log=access_log,
                                                 server_header=False, log_level="info",
                                                 timeout_graceful_shutdown=5)))
+
+
+def _adapter_options(values: list[str]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for value in values:
+        label, sep, path = value.partition("=")
+        if not sep or not label.strip() or not path.strip():
+            fail(f"--adapter {value!r}: expected NAME=PATH")
+        if label in found:
+            fail(f"--adapter {label}: given twice")
+        found[label.strip()] = Path(path.strip())
+    return found
 
 
 def _run(engine: Any, server: Any) -> None:

@@ -187,6 +187,30 @@ def load_adapted(base: Path, adapter: Path, *, device: str | None = None) -> Any
     return adapted.eval()
 
 
+def load_adapters(model: Any, adapters: dict[str, Path]) -> Any:
+    """Load every adapter into ``model`` (in place, under its name); the base weights stay one copy.
+    Returns the peft model holding them."""
+    import warnings
+
+    from peft import PeftModel
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    peft_model = None
+    for name, path in adapters.items():
+        folder = adapter_folder(path)
+        try:
+            if peft_model is None:
+                peft_model = PeftModel.from_pretrained(model, folder, adapter_name=name)
+            else:
+                peft_model.load_adapter(folder, adapter_name=name)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise ModelDataError(f"--adapter {name}: {folder} does not fit the base model "
+                                 f"({type(exc).__name__})") from None
+    if peft_model is not None:
+        peft_model.eval()
+    return peft_model
+
+
 def merge(base: Path, adapter: Path, out: Path) -> Path:
     """A standalone model: the adapter's low-rank updates added into the base's weights."""
     from transformers.utils import logging as hf_logging

@@ -181,9 +181,12 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [
-            {"id": name, "object": "model", "created": service.created, "owned_by": "stackwright",
-             "context_length": engine.context} for name, engine in service.engines.items()]}
+        served = [{"id": name, "object": "model", "created": service.created, "owned_by": "stackwright",
+                   "context_length": engine.context} for name, engine in service.engines.items()]
+        served += [{"id": name, "object": "model", "created": service.created, "owned_by": "stackwright",
+                    "parent": base, "context_length": service.engines[base].context}
+                   for name, base in service.adapters.items()]
+        return {"object": "list", "data": served}
 
     @app.post("/v1/events")
     async def events(request: Request) -> dict[str, Any]:
@@ -193,7 +196,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/v1/health")
     async def tabby_health() -> dict[str, Any]:
-        name, engine = service.engine(None)
+        name, engine, _ = service.engine(None)
         return {"model": name, "device": str(engine.device), "arch": "gpt_bigcode", "version": __version__}
 
     # -- TGI -------------------------------------------------------------------------------------

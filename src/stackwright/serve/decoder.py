@@ -12,6 +12,9 @@ wrapped around ``c_attn`` or ``c_proj`` are the model's) over a cache allocated 
   the last one), so a step reads views of the cache, never a gathered copy; each step writes one key
   and value per row in place and attends over ``0..max position`` with a per-row length mask.
 * Multi-query attention uses SDPA's grouped-query broadcasting instead of repeating the key.
+* LoRA adapters (peft) loaded into the model are chosen per row: each adapted layer is called with
+  peft's ``adapter_names`` (one name per row, ``__base__`` for none), so one batch serves several
+  adapters over one copy of the base weights.
 
 The engine's tests check that greedy decoding through this path gives the same tokens as
 transformers' ``generate`` on the same model, alone and in batches.
@@ -25,6 +28,14 @@ import torch
 import torch.nn.functional as F
 
 from stackwright.model.corpus import ModelDataError
+
+BASE = "__base__"  # peft's name for "no adapter" in a mixed batch
+
+
+def _linear(module: Any, x: torch.Tensor, adapters: list[str] | None) -> torch.Tensor:
+    if adapters is not None and hasattr(module, "lora_A"):
+        return module(x, adapter_names=adapters)
+    return module(x)
 
 
 class SlotDecoder:
@@ -63,10 +74,11 @@ class SlotDecoder:
 
     # -- forward ---------------------------------------------------------------------------------
 
-    def _qkv(self, block: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _qkv(self, block: Any, x: torch.Tensor, adapters: list[str] | None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries (rows, heads, T, d), keys and values (rows, kv_heads, T, d) of ``x`` (rows, T, e)."""
         rows, length = x.shape[:2]
-        qkv = block.attn.c_attn(block.ln_1(x))
+        qkv = _linear(block.attn.c_attn, block.ln_1(x), adapters)
         if self.kv_heads == 1:
             q, k, v = qkv.split((self.embed, self.head_dim, self.head_dim), dim=-1)
             q = q.view(rows, length, self.heads, self.head_dim).transpose(1, 2)
@@ -75,17 +87,23 @@ class SlotDecoder:
             self.head_dim, dim=-1)
         return q, k, v
 
-    def _finish_block(self, block: Any, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+    def _finish_block(self, block: Any, x: torch.Tensor, attended: torch.Tensor, adapters: list[str] | None
+                      ) -> torch.Tensor:
         rows, length = x.shape[:2]
-        x = x + block.attn.c_proj(attended.transpose(1, 2).reshape(rows, length, self.embed))
-        return x + block.mlp(block.ln_2(x))
+        merged = attended.transpose(1, 2).reshape(rows, length, self.embed)
+        x = x + _linear(block.attn.c_proj, merged, adapters)
+        mlp = block.mlp
+        if adapters is None:
+            return x + mlp(block.ln_2(x))
+        hidden = mlp.act(_linear(mlp.c_fc, block.ln_2(x), adapters))
+        return x + _linear(mlp.c_proj, hidden, adapters)
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
                 causal: bool = False) -> torch.Tensor:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, scale=self.scale,
                                               enable_gqa=self.kv_heads != self.heads)
 
-    def prefill(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
+    def prefill(self, slot: int, ids: list[int], start: int, adapter: str | None = None) -> torch.Tensor:
         """Run ``ids[start:]`` through the model at positions ``start..``, the slot already holding
         positions ``0..start-1``; returns the logits of the last position."""
         tr = self.transformer
@@ -97,18 +115,21 @@ class SlotDecoder:
         if start:
             past = torch.arange(end, device=self.device)
             mask = (past[None, :] <= positions[:, None])[None, None]  # (1, 1, T, end)
+        adapters = None if adapter is None else [adapter]
         for layer, block in enumerate(tr.h):
-            q, k, v = self._qkv(block, x)
+            q, k, v = self._qkv(block, x, adapters)
             self.keys[layer, slot, :, start:end] = k[0]
             self.values[layer, slot, :, start:end] = v[0]
             keys = self.keys[layer, slot:slot + 1, :, :end]
             values = self.values[layer, slot:slot + 1, :, :end]
-            x = self._finish_block(block, x, self._attend(q, keys, values, mask, causal=not start))
+            x = self._finish_block(block, x, self._attend(q, keys, values, mask, causal=not start), adapters)
         return self.model.lm_head(tr.ln_f(x[:, -1]))[0]
 
-    def step(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
-        """One token for each of the sequences in slots ``0..len(tokens)-1``, at its position;
-        returns the logits, one row per sequence."""
+    def step(self, tokens: list[int], positions: list[int], adapters: list[str] | None = None
+             ) -> torch.Tensor:
+        """One token for each of the sequences in slots ``0..len(tokens)-1``, at its position, through
+        its adapter (``adapters``: one name per row, or None for the model as it is); returns the
+        logits, one row per sequence."""
         tr = self.transformer
         rows = len(tokens)
         token_ids = torch.tensor(tokens, dtype=torch.long, device=self.device)
@@ -118,10 +139,10 @@ class SlotDecoder:
         index = torch.arange(rows, device=self.device)
         x = (tr.wte(token_ids) + tr.wpe(at))[:, None]
         for layer, block in enumerate(tr.h):
-            q, k, v = self._qkv(block, x)
+            q, k, v = self._qkv(block, x, adapters)
             self.keys[layer, index, :, at] = k[:, :, 0]
             self.values[layer, index, :, at] = v[:, :, 0]
             keys = self.keys[layer, :rows, :, :width]
             values = self.values[layer, :rows, :, :width]
-            x = self._finish_block(block, x, self._attend(q, keys, values, mask))
+            x = self._finish_block(block, x, self._attend(q, keys, values, mask), adapters)
         return self.model.lm_head(tr.ln_f(x[:, 0]))

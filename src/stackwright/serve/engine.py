@@ -35,6 +35,7 @@ from typing import Any
 
 from stackwright.model.generate import LoadedModel, token_texts
 from stackwright.model.tokens import EOT, SPECIAL_TOKENS
+from stackwright.serve.decoder import BASE
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class GenerationRequest:
     heal: str = ""
     ignore_eos: bool = False
     deadline: float | None = None  # time.monotonic() value
+    adapter: str | None = None  # a LoRA adapter loaded into the model, None for the model as it is
 
 
 @dataclass
@@ -116,17 +118,21 @@ class PrefixCache:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._entries: collections.OrderedDict[tuple[int, ...], tuple[Any, Any]] = collections.OrderedDict()
+        self._entries: collections.OrderedDict[tuple[str | None, tuple[int, ...]], tuple[Any, Any]] = (
+            collections.OrderedDict())
         self._tokens = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def best(self, ids: list[int]) -> tuple[int, tuple[Any, Any] | None]:
-        """The longest shared prefix with a kept prompt: (shared tokens, that prompt's cache)."""
+    def best(self, ids: list[int], adapter: str | None = None) -> tuple[int, tuple[Any, Any] | None]:
+        """The longest shared prefix with a kept prompt of the same adapter: (shared tokens, that
+        prompt's cache)."""
         best, found = 0, None
         for key, kv in self._entries.items():
-            n = _shared(key, ids)
+            if key[0] != adapter:
+                continue
+            n = _shared(key[1], ids)
             if n > best:
                 best, found = n, (key, kv)
         if found is None:
@@ -134,18 +140,18 @@ class PrefixCache:
         self._entries.move_to_end(found[0])
         return best, found[1]
 
-    def put(self, ids: list[int], kv: tuple[Any, Any]) -> None:
+    def put(self, ids: list[int], kv: tuple[Any, Any], adapter: str | None = None) -> None:
         if self.budget <= 0 or len(ids) > self.budget:
             return
-        key = tuple(ids)
+        key = (adapter, tuple(ids))
         if key in self._entries:
             self._entries.move_to_end(key)
             return
         self._entries[key] = kv
-        self._tokens += len(key)
+        self._tokens += len(key[1])
         while self._tokens > self.budget:
             old, _ = self._entries.popitem(last=False)
-            self._tokens -= len(old)
+            self._tokens -= len(old[1])
 
 
 def _shared(a: tuple[int, ...], b: list[int]) -> int:
@@ -160,10 +166,12 @@ class Engine:
     """Continuous batching over ``loaded`` (see the module documentation)."""
 
     def __init__(self, loaded: LoadedModel, *, max_batch: int = 8, max_queue: int = 64,
-                 prefix_cache_tokens: int | None = None) -> None:
+                 prefix_cache_tokens: int | None = None, adapters: tuple[str, ...] = ()) -> None:
         import torch
 
         from stackwright.serve.decoder import SlotDecoder
+
+        self.adapters: tuple[str, ...] = tuple(adapters)
 
         self.loaded = loaded
         self.model = loaded.model
@@ -231,6 +239,8 @@ class Engine:
         if len(request.ids) + request.max_new_tokens > self.context:
             raise ValueError(f"prompt ({len(request.ids)} tokens) and max_new_tokens "
                              f"({request.max_new_tokens}) exceed the context of {self.context}")
+        if request.adapter is not None and request.adapter not in self.adapters:
+            raise ValueError(f"no adapter {request.adapter!r} is loaded")
         ticket = Ticket(request, listener, id=next(self._ids))
         with self._lock:
             if not self.running:
@@ -335,7 +345,8 @@ class Engine:
     def _prefill(self, ticket: Ticket, slot: int) -> Any:
         """The prompt into ``slot`` (reusing a kept prefix); the logits for its first new token."""
         ids = ticket.request.ids
-        shared, kept = self.prefix_cache.best(ids)
+        adapter = ticket.request.adapter
+        shared, kept = self.prefix_cache.best(ids, adapter)
         start = min(shared, len(ids) - 1)
         if kept is not None and start > 0:
             self.decoder.load(slot, kept, start)
@@ -344,9 +355,9 @@ class Engine:
         ticket.reused_tokens = start
         self.stats["reused_tokens"] += start
         self.stats["prompt_tokens"] += len(ids) - start
-        logits = self.decoder.prefill(slot, ids, start)
+        logits = self.decoder.prefill(slot, ids, start, (adapter or BASE) if self.adapters else None)
         if self.prefix_cache.budget > 0:
-            self.prefix_cache.put(ids, self.decoder.export(slot, len(ids)))
+            self.prefix_cache.put(ids, self.decoder.export(slot, len(ids)), adapter)
         return logits.float()
 
     def _leave(self, rows: list[_Row]) -> None:
@@ -362,7 +373,8 @@ class Engine:
 
     def _step(self) -> None:
         rows = self._rows
-        logits = self.decoder.step([r.pending for r in rows], [r.position for r in rows])
+        adapters = [r.ticket.request.adapter or BASE for r in rows] if self.adapters else None
+        logits = self.decoder.step([r.pending for r in rows], [r.position for r in rows], adapters)
         self.stats["steps"] += 1
         tokens = self._sample(logits.float(), rows, first=False)
         finished = []

@@ -72,10 +72,12 @@ class Outcome:
 
 class Service:
     def __init__(self, engines: dict[str, Engine], *, attributor: Attributor | None = None,
-                 request_timeout: float = 60.0) -> None:
+                 request_timeout: float = 60.0, adapters: dict[str, str] | None = None) -> None:
+        """``adapters``: the name of each LoRA adapter served, and the engine whose model holds it."""
         if not engines:
             raise ValueError("no model to serve")
         self.engines = engines
+        self.adapters = dict(adapters or {})
         self.default_model = next(iter(engines))
         self.attributor = attributor
         self.request_timeout = request_timeout
@@ -83,13 +85,16 @@ class Service:
         self.created = int(time.time())
         self._completions: collections.OrderedDict[str, int] = collections.OrderedDict()
 
-    def engine(self, name: str | None) -> tuple[str, Engine]:
+    def engine(self, name: str | None) -> tuple[str, Engine, str | None]:
+        """(model name, its engine, the adapter it applies or None) for a request's ``model``."""
         name = name or self.default_model
+        if name in self.adapters:
+            return name, self.engines[self.adapters[name]], name
         engine = self.engines.get(name)
         if engine is None:
             raise ApiError(404, f"model {name!r} is not served here; GET /v1/models lists the models",
                            "not_found_error")
-        return name, engine
+        return name, engine, None
 
     def remember(self, completion_id: str, choices: int) -> None:
         self._completions[completion_id] = choices
@@ -108,9 +113,9 @@ class Service:
             raise ApiError(400, str(exc)) from None
 
     def start(self, model: str | None, spec: Spec, *, streaming: bool = False) -> Run:
-        name, engine = self.engine(model)
+        name, engine, adapter = self.engine(model)
         prompt = self.prepare(engine, spec)
-        return Run(self, name, engine, prompt, spec, streaming)
+        return Run(self, name, engine, prompt, spec, streaming, adapter)
 
     async def check(self, text: str) -> Verdict | None:
         if self.attributor is None or not text:
@@ -131,7 +136,7 @@ class Run:
     """The choices of one completion in flight: ``async for index, text, finished in run.events()``."""
 
     def __init__(self, service: Service, model: str, engine: Engine, prompt: Prompt, spec: Spec,
-                 streaming: bool = False) -> None:
+                 streaming: bool = False, adapter: str | None = None) -> None:
         from stackwright.serve.engine import EngineStopped, Overloaded
 
         self.service, self.model, self.prompt, self.spec = service, model, prompt, spec
@@ -148,7 +153,8 @@ class Run:
             for i in range(spec.n):
                 seed = None if spec.seed is None else spec.seed + i
                 request = GenerationRequest(prompt.ids, prompt.max_new_tokens, spec.temperature, spec.top_p,
-                                            tuple(spec.stop), seed, prompt.heal, spec.ignore_eos, deadline)
+                                            tuple(spec.stop), seed, prompt.heal, spec.ignore_eos, deadline,
+                                            adapter)
                 self.tickets.append(engine.submit(request, self._listener(i)))
         except Overloaded:
             self.cancel()
