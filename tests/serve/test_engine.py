@@ -164,7 +164,9 @@ def test_prompts_keep_the_end_of_the_prefix_and_use_the_fim_builder(loaded: Any)
     assert prompt.fim and prompt.truncated and len(prompt.ids) <= loaded.context - 32
     short = build_prompt(loaded, "def f():\n", "\n    return 1\n", 16)
     p_ids, s_ids = loaded.tokenizer.encode(["def f():\n", "\n    return 1\n"])
-    assert short.ids == fim_ids(p_ids, [], s_ids) and not short.truncated
+    # The prefix's last token is healed: taken back, and the middle must begin with its text.
+    assert short.ids == fim_ids(p_ids[:-1], [], s_ids) and not short.truncated
+    assert short.heal == loaded.tokenizer.decode(p_ids[-1:])
     # The layout llm-vscode writes itself is the same prompt.
     assert split_fim("<fim_prefix>def f():\n<fim_suffix>\n    return 1\n<fim_middle>") == (
         "def f():\n", "\n    return 1\n")

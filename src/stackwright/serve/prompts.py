@@ -76,7 +76,13 @@ def build_prompt(loaded: LoadedModel, prompt: str, suffix: str | None, max_new_t
         prefix_ids, suffix_ids = tok.encode([_with_specials(prompt), _with_specials(clean(suffix))])
         kept_prefix, kept_suffix = budget(prefix_ids, suffix_ids, room - FIM_OVERHEAD)
         truncated = len(kept_prefix) < len(prefix_ids) or len(kept_suffix) < len(suffix_ids)
-        return Prompt(fim_ids(kept_prefix, [], kept_suffix), "", True, truncated, max_new_tokens)
+        healed = ""
+        if heal and len(kept_prefix) > 1 and kept_prefix[-1] >= len(SPECIAL_TOKENS):
+            # The cursor usually sits where training text had no token boundary (after the "\n"
+            # of "\n    "): the prefix's last token goes back into the middle, which must start with it.
+            healed = token_texts(loaded)[kept_prefix[-1]]
+            kept_prefix = kept_prefix[:-1]
+        return Prompt(fim_ids(kept_prefix, [], kept_suffix), healed, True, truncated, max_new_tokens)
     ids = tok.encode([_with_specials(prompt)])[0]
     if not ids:
         raise PromptError("the prompt is empty")
