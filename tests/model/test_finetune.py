@@ -129,3 +129,74 @@ def test_bad_settings_are_one_line(tiny_model: Path, release: Path, tmp_path: Pa
     assert proc.returncode == 2 and "unknown LoRA target 'q_proj'" in proc.stderr
     proc = run_cli("finetune", tmp_path / "nothing", "--data", release, "--out", tmp_path / "y")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_folder_of_repositories_is_curated_and_deduplicated_against_the_base_release(
+    tiny_model: Path, release: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from model_fixtures import stdlib_files
+
+    repos = tmp_path / "team"
+    repo = repos / "acme__tools" / "src"
+    repo.mkdir(parents=True)
+    (repos / "acme__tools" / "LICENSE").write_text("MIT License\n\nCopyright (c) 2025 Acme\n\n" + MIT_BODY)
+    new_files = stdlib_files(120)[100:103]  # the release took the first 72
+    for path in new_files:
+        shutil.copyfile(path, repo / path.name)
+    seen = stdlib_files(1)[0]  # a file of the release the base model was trained on
+    shutil.copyfile(seen, repo / seen.name)
+    out = tmp_path / "run"
+    proc = run_cli(
+        "finetune",
+        tiny_model,
+        "--data",
+        repos,
+        "--out",
+        out,
+        "--max-steps",
+        "2",
+        "--eval-every",
+        "2",
+        "--eval-samples",
+        "4",
+        "--seq-len",
+        "128",
+        "--json",
+        "--no-progress",
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    curation = json.loads(proc.stdout)["curation"]
+    assert curation["against"] == str(release) and curation["against_removed"] >= 1
+    curated = out / "curated" / "release"
+    paths = {
+        p
+        for shard in sorted((curated / "data").glob("*.parquet"))
+        for p in pq.read_table(shard, columns=["path"]).column("path").to_pylist()
+    }
+    assert f"src/{seen.name}" not in paths
+    assert {f"src/{p.name}" for p in new_files} <= paths
+
+
+MIT_BODY = """Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""

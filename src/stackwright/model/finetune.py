@@ -42,6 +42,7 @@ class FinetuneResult:
     base_val_loss: float | None
     adapter_bytes: int
     base_bytes: int
+    curation: dict[str, Any]
 
     def summary(self) -> dict[str, Any]:
         out = self.train.summary()
@@ -54,25 +55,38 @@ class FinetuneResult:
                 "adapter_bytes": self.adapter_bytes,
                 "base_bytes": self.base_bytes,
                 "adapter_share": self.adapter_bytes / self.base_bytes if self.base_bytes else None,
+                "curation": self.curation,
             }
         )
         return out
 
 
-def token_data(data: Path, base: Path, out: Path, seq_len: int, say: Any) -> Path:
-    """A token folder for ``data``: itself, or a release tokenized with the base's tokenizer."""
+def token_data(data: Path, base: Path, out: Path, seq_len: int, say: Any) -> tuple[Path, dict[str, Any]]:
+    """A token folder for ``data`` and what curation did: a token folder is used as it is, a release
+    is tokenized with the base's tokenizer, a folder of repositories is curated into a release first
+    (:mod:`stackwright.model.curation`)."""
     data = Path(data)
+    manifest: dict[str, Any] = {}
     if (data / MANIFEST).is_file():
-        manifest = json.loads((data / MANIFEST).read_text(encoding="utf-8"))
-        if manifest.get("format") == "stackwright-tokens":
-            return data
+        try:
+            manifest = json.loads((data / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise ModelDataError(f"{data / MANIFEST} is unreadable") from None
+    if manifest.get("format") == "stackwright-tokens":
+        return data, {}
+    curation: dict[str, Any] = {}
+    release = data
+    if not str(manifest.get("format", "")).endswith("release"):
+        from stackwright.model.curation import curated_release
+
+        release, curation = curated_release(data, out, base, say=say)
     from stackwright.model.packing import tokenize_release
 
     tokens = Path(out) / "tokens"
     if not (tokens / MANIFEST).is_file():
-        say(f"finetune: tokenizing {data} with the base model's tokenizer into {tokens}")
-        tokenize_release(data, model_folder(base), tokens, TokenizeConfig(seq_len=seq_len, validation=0.1))
-    return tokens
+        say(f"finetune: tokenizing {release} with the base model's tokenizer into {tokens}")
+        tokenize_release(release, model_folder(base), tokens, TokenizeConfig(seq_len=seq_len, validation=0.1))
+    return tokens, curation
 
 
 def validation_loss(model: Any, data: Path, count: int, batch: int = 8) -> float | None:
@@ -114,7 +128,9 @@ def finetune(
     base_dir = model_folder(base)
     base_model = load_base(base_dir)
     model_config = base_model.config
-    tokens = token_data(data, base_dir, out, seq_len or min(512, int(model_config.n_positions)), say)
+    tokens, curation = token_data(
+        data, base_dir, out, seq_len or min(512, int(model_config.n_positions)), say
+    )
     base_sha = weights_sha256(base_dir)
     preset = finetune_preset(
         model_config,
@@ -157,7 +173,9 @@ def finetune(
     sizes = {"adapter_bytes": folder_bytes(adapter), "base_bytes": folder_bytes(base_dir)}
     sizes["adapter_share"] = sizes["adapter_bytes"] / sizes["base_bytes"] if sizes["base_bytes"] else None
     write_atomic(adapter / SIZE_FILE, (json.dumps(sizes, indent=2) + "\n").encode())
-    finished = FinetuneResult(result, adapter, tokens, base_loss, sizes["adapter_bytes"], sizes["base_bytes"])
+    finished = FinetuneResult(
+        result, adapter, tokens, base_loss, sizes["adapter_bytes"], sizes["base_bytes"], curation
+    )
     write_adapter_card(adapter, base_dir, settings, finished)
     return finished
 

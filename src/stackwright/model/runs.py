@@ -21,7 +21,7 @@ RUN_FILE = "run.json"
 RUN_FORMAT = "stackwright-run"
 MODEL_DIR = "model"
 FINISHED = "finished.json"
-PREPARED = ("tokens",)  # what a fine-tuning run writes before it starts: its token data
+PREPARED = ("tokens", "curated")  # what a fine-tuning run writes before it starts: its data
 
 
 def read_run(run: Path) -> dict[str, Any] | None:
