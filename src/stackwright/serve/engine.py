@@ -12,7 +12,7 @@ advances every sequence of the batch by one token in one forward pass:
   starts with the same tokens as a kept one (an editor resends almost the same prefix on every
   keystroke) only computes the tokens after the shared part.
 * Stop strings are matched on the text after the healed part of the prompt (token healing: the
-  prompt's last token is taken back and the first new token must begin with its text), so a stop of
+  prompt's last token is taken back and the new tokens must first spell its text), so a stop of
   ``"\\n"`` is not found inside the healed ``"\\n    "``. Streamed text never shows the start of a stop
   string that may still complete, nor half a character.
 * Per-request deadlines and cancellation: a request past its deadline finishes with what it has
@@ -54,7 +54,8 @@ class EngineStopped(Exception):
 @dataclass
 class GenerationRequest:
     """What to generate: ``ids`` is the prompt; ``heal`` the text of a prompt token taken back, which
-    the first generated token must begin with (it is not part of the returned text)."""
+    the generated tokens must first spell out, in one token or several (it is not part of the
+    returned text)."""
 
     ids: list[int]
     max_new_tokens: int = 64
@@ -111,6 +112,7 @@ class _Row:
     pending: int  # the last sampled token, not yet in the cache
     generator: Any
     slot: int = 0
+    heal_left: str = ""  # the part of the healed text the generated tokens have not covered yet
 
 
 class PrefixCache:
@@ -326,7 +328,8 @@ class Engine:
             if request.max_new_tokens <= 0:
                 self._finish(ticket, "length")
                 continue
-            row = _Row(ticket, [], len(request.ids), 0, self._generator(request.seed), slot=len(self._rows))
+            row = _Row(ticket, [], len(request.ids), 0, self._generator(request.seed), slot=len(self._rows),
+                       heal_left=request.heal)
             logits = self._prefill(ticket, row.slot)
             token = self._sample(logits[None, :], [row], first=True)[0]
             row.pending = token
@@ -397,11 +400,16 @@ class Engine:
     # -- sampling --------------------------------------------------------------------------------
 
     def _heal_mask(self, text: str) -> Any:
+        """Tokens that may come next while ``text`` is still to be covered: those that begin with all
+        of it, and those that are a beginning of it (the rest then constrains the next token), so the
+        prompt's last token can be regenerated the way training text had it ("\n   " + " x" rather
+        than "\n    " + "x")."""
         mask = self._heal_masks.get(text)
         if mask is None:
             if self._texts is None:
                 self._texts = token_texts(self.loaded)
-            allowed = [i for i, t in enumerate(self._texts) if t.startswith(text)]
+            allowed = [i for i, t in enumerate(self._texts)
+                       if i >= len(SPECIAL_TOKENS) and t and (t.startswith(text) or text.startswith(t))]
             mask = self._torch.full((self.vocab,), float("-inf"), device=self.device)
             mask[allowed] = 0.0
             if len(self._heal_masks) > 4096:
@@ -412,10 +420,9 @@ class Engine:
     def _sample(self, logits: Any, rows: list[_Row], *, first: bool) -> list[int]:
         torch = self._torch
         requests = [row.ticket.request for row in rows]
-        if first:
-            for i, request in enumerate(requests):
-                if request.heal:
-                    logits[i] += self._heal_mask(request.heal)
+        for i, row in enumerate(rows):
+            if row.heal_left:
+                logits[i] += self._heal_mask(row.heal_left)
         no_eot = [i for i, request in enumerate(requests) if request.ignore_eos]
         if no_eot:
             logits[no_eot, EOT_ID] = float("-inf")
@@ -444,13 +451,19 @@ class Engine:
         if token == EOT_ID:
             self._finish(ticket, "eot")
             return True
+        if row.heal_left:
+            piece = self._texts[token] if self._texts is not None else ""
+            row.heal_left = "" if piece.startswith(row.heal_left) else row.heal_left[len(piece):]
         row.generated.append(token)
         ticket.tokens = len(row.generated)
         self.stats["tokens"] += 1
         self._recent.append((now, 1))
         text = self.loaded.tokenizer.decode(row.generated)
         if request.heal:
-            text = text[len(request.heal):] if text.startswith(request.heal) else text
+            if text.startswith(request.heal):
+                text = text[len(request.heal):]
+            elif request.heal.startswith(text):
+                text = ""  # still regenerating the healed part
         cut = min((i for i in (text.find(s) for s in request.stop if s) if i >= 0), default=-1)
         if cut >= 0:
             ticket.text = _visible(text[:cut])
