@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Iterable, Iterator
@@ -132,3 +133,14 @@ def decode_user_text(data: bytes, source: str | Path, what: str = "file") -> str
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FileReadError(f"{source}: the {what} is not UTF-8 text (byte {exc.start})") from None
+
+
+def replace_folder(tmp: Path, folder: Path) -> None:
+    """Put the finished folder ``tmp`` at ``folder``; an old one is moved aside first and removed
+    after, so a reader finds the old folder or the new one, each whole."""
+    old = folder.with_name(f".old-{folder.name}")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)

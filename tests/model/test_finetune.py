@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import mit_license, run_cli
 
 pytest.importorskip("torch")
 pytest.importorskip("peft")
@@ -143,7 +143,7 @@ def test_a_folder_of_repositories_is_curated_and_deduplicated_against_the_base_r
     repos = tmp_path / "team"
     repo = repos / "acme__tools" / "src"
     repo.mkdir(parents=True)
-    (repos / "acme__tools" / "LICENSE").write_text("MIT License\n\nCopyright (c) 2025 Acme\n\n" + MIT_BODY)
+    (repos / "acme__tools" / "LICENSE").write_text(mit_license("2025 Acme"))
     new_files = stdlib_files(120)[100:103]  # the release took the first 72
     for path in new_files:
         shutil.copyfile(path, repo / path.name)
@@ -180,23 +180,3 @@ def test_a_folder_of_repositories_is_curated_and_deduplicated_against_the_base_r
     }
     assert f"src/{seen.name}" not in paths
     assert {f"src/{p.name}" for p in new_files} <= paths
-
-
-MIT_BODY = """Permission is hereby granted, free of charge, to any person obtaining a copy
-of this software and associated documentation files (the "Software"), to deal
-in the Software without restriction, including without limitation the rights
-to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-copies of the Software, and to permit persons to whom the Software is
-furnished to do so, subject to the following conditions:
-
-The above copyright notice and this permission notice shall be included in all
-copies or substantial portions of the Software.
-
-THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
-OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
-SOFTWARE.
-"""

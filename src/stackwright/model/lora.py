@@ -24,9 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from stackwright.files import replace_folder
 from stackwright.model.corpus import ModelDataError
 from stackwright.model.presets import Preset
 from stackwright.model.runs import model_folder
+from stackwright.model.train import copy_tokenizer_files
 
 ADAPTER_DIR = "adapter"
 TARGETS: dict[str, tuple[str, ...]] = {
@@ -39,7 +41,6 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "mlp.c_fc": ("mlp.c_fc",),
 }
 DEFAULT_TARGETS = ("c_attn", "c_proj")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "stackwright-tokenizer.json")
 
 
 @dataclass(frozen=True)
@@ -142,21 +143,18 @@ def wrap(model: Any, settings: LoraSettings) -> Any:
     return get_peft_model(model, config)
 
 
-def save_adapter(lm: Any, folder: Path, base: Path) -> None:
-    """The adapter in peft's format and the base's tokenizer files, renamed into place when whole."""
+def _write_folder(save: Any, folder: Path, tokenizer_source: Path) -> None:
+    """``save(tmp)`` then the tokenizer's files, renamed into place once whole."""
     tmp = folder.with_name(f".tmp-{folder.name}")
     shutil.rmtree(tmp, ignore_errors=True)
-    lm.save_pretrained(tmp)
-    source = model_folder(base)
-    for name in TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copyfile(source / name, tmp / name)
-    old = folder.with_name(f".old-{folder.name}")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    save(tmp)
+    copy_tokenizer_files(tokenizer_source, tmp)
+    replace_folder(tmp, folder)
+
+
+def save_adapter(lm: Any, folder: Path, base: Path) -> None:
+    """The adapter in peft's format and the base's tokenizer files."""
+    _write_folder(lm.save_pretrained, folder, model_folder(base))
 
 
 def adapter_folder(path: Path) -> Path:
@@ -220,16 +218,7 @@ def merge(base: Path, adapter: Path, out: Path) -> Path:
     if out.exists() and any(out.iterdir()):
         raise ModelDataError(f"{out} exists and is not empty; choose a new --out")
     merged = load_adapted(base, adapter).merge_and_unload()
-    tmp = out.with_name(f".tmp-{out.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(tmp)
-    source = adapter_folder(adapter)
-    for name in TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copyfile(source / name, tmp / name)
-    if out.exists():
-        out.rmdir()
-    tmp.rename(out)
+    _write_folder(merged.save_pretrained, out, adapter_folder(adapter))
     return out
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from stackwright.files import replace_folder
 from stackwright.model.card import release_facts, write_model_card
 from stackwright.model.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from stackwright.model.corpus import ModelDataError
@@ -412,12 +413,14 @@ def _save_model(lm: Any, weights: dict[str, Any], tokenizer: CodeTokenizer, fold
                                             eos_token_id=lm.config.eos_token_id,
                                             pad_token_id=lm.config.pad_token_id)
     lm.save_pretrained(tmp, state_dict=weights)
+    copy_tokenizer_files(tokenizer.folder, tmp)
+    replace_folder(tmp, folder)
+
+
+def copy_tokenizer_files(source: Path, folder: Path) -> None:
+    """The tokenizer's files of ``source`` into ``folder`` (what AutoTokenizer and stackwright load)."""
+    import shutil
+
     for name in TOKENIZER_FILES:
-        if (tokenizer.folder / name).is_file():
-            shutil.copyfile(tokenizer.folder / name, tmp / name)
-    old = folder.with_name(f".old-{folder.name}")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+        if (source / name).is_file():
+            shutil.copyfile(source / name, folder / name)
