@@ -129,8 +129,7 @@ def _run(engine: Any, server: Any) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     thread = threading.Thread(target=server.run, name="stackwright-http", daemon=True)
-    engine._running = True  # requests are accepted from the first moment the server listens
-    engine._thread = threading.current_thread()
+    engine.bind_here()  # requests are accepted from the first moment the server listens
     thread.start()
     try:
         engine.run_here(lambda: stopping.is_set() or not thread.is_alive())

@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stackwright.model.runs import RUN_FILE, model_folder
+from stackwright.model.corpus import ModelDataError
+from stackwright.model.runs import model_folder, read_run
 
 CURATED = "curated"
 VERSION = "v0.1.0"
@@ -25,17 +26,12 @@ VERSION = "v0.1.0"
 
 def base_release(base: Path) -> Path | None:
     """The release a base model was trained on, where its run recorded one that is still on disk."""
-    folder = model_folder(base)
-    for candidate in (folder / RUN_FILE, folder.parent / RUN_FILE):
-        if candidate.is_file():
-            try:
-                run = json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return None
-            path = (run.get("release") or {}).get("path")
-            if path and (Path(path) / "manifest.json").is_file():
-                return Path(path)
-    return None
+    try:
+        run = read_run(model_folder(base).parent)
+    except ModelDataError:  # an unreadable run records nothing usable
+        return None
+    path = ((run or {}).get("release") or {}).get("path")
+    return Path(path) if path and (Path(path) / "manifest.json").is_file() else None
 
 
 def curated_release(source: Path, out: Path, base: Path, *, say: Any = None) -> tuple[Path, dict[str, Any]]:

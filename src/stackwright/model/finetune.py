@@ -176,11 +176,12 @@ def finetune(
     finished = FinetuneResult(
         result, adapter, tokens, base_loss, sizes["adapter_bytes"], sizes["base_bytes"], curation
     )
-    write_adapter_card(adapter, base_dir, settings, finished)
+    write_adapter_card(adapter, base_dir, base_sha, settings, finished)
     return finished
 
 
-def write_adapter_card(adapter: Path, base: Path, settings: LoraSettings, result: FinetuneResult) -> None:
+def write_adapter_card(adapter: Path, base: Path, base_sha: str, settings: LoraSettings,
+                       result: FinetuneResult) -> None:
     """README.md of the adapter: what was modified, how, on what, and what it changed."""
     r = result.train
     share = f"{result.adapter_bytes / result.base_bytes:.2%}" if result.base_bytes else "n/a"
@@ -195,7 +196,7 @@ tags: [stackwright, lora, code, fill-in-the-middle]
 ---
 # LoRA adapter for {base.name}
 
-A modification of the base model `{base.resolve()}` (base weights sha256 `{weights_sha256(base)[:16]}…`):
+A modification of the base model `{base.resolve()}` (base weights sha256 `{base_sha[:16]}…`):
 low-rank adapters (LoRA) trained on `{result.tokens}`; the base's weights are unchanged. Whoever
 distributes the base with this adapter applied, or merged into it, distributes a modified model: the
 base's license terms (and, for an OpenRAIL-M base, its use restrictions) carry over, and this card

@@ -93,10 +93,7 @@ def complete(loaded: LoadedModel, prompt: str, suffix: str | None = None, *, max
         prefix_ids, suffix_ids = tok.encode([prompt])[0][-room:], []
     else:
         prefix_ids, suffix_ids = budget(*tok.encode([prompt, suffix]), room - 3)
-    healed = ""
-    if heal and len(prefix_ids) > 1 and prefix_ids[-1] >= len(SPECIAL_TOKENS):
-        healed = token_texts(loaded)[prefix_ids[-1]]
-        prefix_ids = prefix_ids[:-1]
+    prefix_ids, healed = take_back(loaded, prefix_ids) if heal else (prefix_ids, "")
     ids = prefix_ids if suffix is None else fim_ids(prefix_ids, [], suffix_ids)
     eot = SPECIAL_TOKENS.index(EOT)
     torch.manual_seed(seed)
@@ -131,13 +128,9 @@ def sample(loaded: LoadedModel, prompts: list[str], *, n: int = 1, max_new_token
         raise ModelDataError(f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in a context of "
                              f"{loaded.context}")
     eot = SPECIAL_TOKENS.index(EOT)
-    texts = token_texts(loaded) if heal else []
     rows: list[tuple[list[int], str]] = []
     for ids in tok.encode(prompts) if prompts else []:
-        ids = ids[-room:]
-        healed = ""
-        if heal and len(ids) > 1 and ids[-1] >= len(SPECIAL_TOKENS):
-            healed, ids = texts[ids[-1]], ids[:-1]
+        ids, healed = take_back(loaded, ids[-room:]) if heal else (ids[-room:], "")
         rows.extend([(ids, healed)] * n)
     device = next(loaded.model.parameters()).device
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {
@@ -182,6 +175,14 @@ def _finish(tok: CodeTokenizer, new: list[int], eot: int, healed: str, stop: tup
     if cut >= 0:
         text, stopped = text[:cut], "stop"
     return Completion(text, len(new), stopped, prompt)
+
+
+def take_back(loaded: LoadedModel, ids: list[int]) -> tuple[list[int], str]:
+    """Token healing's first half: the prompt without its last token and that token's text, which
+    the generated text must begin with (nothing is taken from a one-token prompt or a special token)."""
+    if len(ids) > 1 and ids[-1] >= len(SPECIAL_TOKENS):
+        return ids[:-1], token_texts(loaded)[ids[-1]]
+    return ids, ""
 
 
 def token_texts(loaded: LoadedModel) -> list[str]:

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from stackwright.files import replace_folder
+from stackwright.files import replace_folder, sha256_file
 from stackwright.model.corpus import ModelDataError
 from stackwright.model.presets import Preset
 from stackwright.model.runs import model_folder
@@ -73,15 +73,12 @@ class LoraSettings:
 
 def weights_sha256(folder: Path) -> str:
     """A checksum of a model folder's weights (what a fine-tuning run is tied to)."""
-    digest = hashlib.sha256()
     files = sorted(Path(folder).glob("*.safetensors")) or sorted(Path(folder).glob("*.bin"))
     if not files:
         raise ModelDataError(f"{folder} holds no weights (*.safetensors)")
-    for path in files:
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+    if len(files) == 1:
+        return sha256_file(files[0])
+    return hashlib.sha256(" ".join(f"{p.name}:{sha256_file(p)}" for p in files).encode()).hexdigest()
 
 
 def finetune_preset(

@@ -207,12 +207,19 @@ class Engine:
             self._thread.start()
         return self
 
-    def run_here(self, until: Callable[[], bool]) -> None:
-        """Run the loop in the calling thread until ``until()`` is true (checked at least twice a
-        second). The CLI runs the engine on the main thread and the HTTP server beside it: PyTorch's
-        CPU kernels run about twice as fast on the main thread's OpenMP team as on another thread's."""
+    def bind_here(self) -> Engine:
+        """Accept requests now, to be run by :meth:`run_here` on the calling thread. The CLI runs the
+        engine on the main thread and the HTTP server beside it: PyTorch's CPU kernels run about
+        twice as fast on the main thread's OpenMP team as on another thread's."""
         self._thread = threading.current_thread()
         self._running = True
+        return self
+
+    def run_here(self, until: Callable[[], bool]) -> None:
+        """Run the loop in the calling thread until ``until()`` is true (checked at least twice a
+        second)."""
+        if self._thread is not threading.current_thread():
+            self.bind_here()
         self._until = until
         self._loop()
 

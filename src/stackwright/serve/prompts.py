@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from stackwright.model.fim import fim_ids, unpermute_text
-from stackwright.model.generate import LoadedModel, budget, token_texts
+from stackwright.model.generate import LoadedModel, budget, take_back
 from stackwright.model.tokenizer import SPECIAL_BASE, special
 from stackwright.model.tokens import SPECIAL_TOKENS
 
@@ -76,19 +76,12 @@ def build_prompt(loaded: LoadedModel, prompt: str, suffix: str | None, max_new_t
         prefix_ids, suffix_ids = tok.encode([_with_specials(prompt), _with_specials(clean(suffix))])
         kept_prefix, kept_suffix = budget(prefix_ids, suffix_ids, room - FIM_OVERHEAD)
         truncated = len(kept_prefix) < len(prefix_ids) or len(kept_suffix) < len(suffix_ids)
-        healed = ""
-        if heal and len(kept_prefix) > 1 and kept_prefix[-1] >= len(SPECIAL_TOKENS):
-            # The cursor usually sits where training text had no token boundary (after the "\n"
-            # of "\n    "): the prefix's last token goes back into the middle, which must start with it.
-            healed = token_texts(loaded)[kept_prefix[-1]]
-            kept_prefix = kept_prefix[:-1]
+        # The cursor usually sits where training text had no token boundary (after the "\n" of
+        # "\n    "): the prefix's last token goes back into the middle, which must spell it first.
+        kept_prefix, healed = take_back(loaded, kept_prefix) if heal else (kept_prefix, "")
         return Prompt(fim_ids(kept_prefix, [], kept_suffix), healed, True, truncated, max_new_tokens)
     ids = tok.encode([_with_specials(prompt)])[0]
     if not ids:
         raise PromptError("the prompt is empty")
-    kept = ids[-room:]
-    healed = ""
-    if heal and len(kept) > 1 and kept[-1] >= len(SPECIAL_TOKENS):
-        healed = token_texts(loaded)[kept[-1]]
-        kept = kept[:-1]
+    kept, healed = take_back(loaded, ids[-room:]) if heal else (ids[-room:], "")
     return Prompt(kept, healed, False, len(kept) + bool(healed) < len(ids), max_new_tokens)
