@@ -190,3 +190,29 @@ def test_ray_executor_writes_the_same_shards(plain: Path, release: Path, tokeniz
     assert proc.returncode == 0, proc.stderr
     for path in plain.rglob("*.npy"):
         assert (tmp_path / "ray" / path.relative_to(plain)).read_bytes() == path.read_bytes(), path
+
+
+def test_epoch_fim_rearranges_the_training_split_afresh_at_every_pass(
+        plain: Path, release: Path, tokenizer: Path, tmp_path: Path) -> None:
+    from stackwright.model.train import epoch_fim
+
+    out = tmp_path / "epoch"
+    tokenize(release, tokenizer, out, "--fim-mode", "epoch", "--fim-rate", "0.5")
+    stored = np.load(out / "train" / "part-00000.npy")
+    assert np.array_equal(stored, np.load(plain / "train" / "part-00000.npy")), "train is stored as it is"
+    validation = np.load(out / "validation" / "part-00000.npy")
+    assert (validation == 1).any(), "the validation split is rearranged once, at tokenization"
+    manifest = json.loads((out / "manifest.json").read_text())
+    rearrange = epoch_fim(manifest, CodeTokenizer(tokenizer), seed=0)
+    n = len(stored)
+    first = [rearrange(k, stored[k]) for k in range(n)]
+    second = [rearrange(n + k, stored[k]) for k in range(n)]
+    assert all(len(a) == SEQ and np.array_equal(a == 0, s == 0) for a, s in zip(first, stored, strict=True))
+    moved = [not np.array_equal(a, s) for a, s in zip(first, stored, strict=True)]
+    assert 0.2 < sum(moved) / n < 0.9
+    assert sum(not np.array_equal(a, b) for a, b in zip(first, second, strict=True)) > 0.2 * n
+    assert all(np.array_equal(rearrange(k, stored[k]), first[k]) for k in range(n)), "the same after a resume"
+    # Other modes: the trainer reads the samples as they are.
+    plain_manifest = json.loads((plain / "manifest.json").read_text())
+    row = stored[3]
+    assert epoch_fim(plain_manifest, CodeTokenizer(tokenizer), 0)(3, row) is row

@@ -43,6 +43,7 @@ class Encoder(StrEnum):
 class FimMode(StrEnum):
     context = "context"
     document = "document"
+    epoch = "epoch"
     off = "off"
 
 
@@ -100,7 +101,9 @@ def tokenize_cmd(
         min=0.0, max=1.0, help="Share of FIM documents in SPM order.")] = 0.5,
     fim_mode: Annotated[FimMode, typer.Option(
         parser=choice(FimMode, "FIM mode"), metavar=metavar(FimMode),
-        help="context (after packing, as StarCoder), document (before), or off.")] = FimMode.context,
+        help="context (after packing, as StarCoder), document (before), epoch (context-level, drawn again "
+             "at every pass over the data by the trainer: small data trained for many epochs), or off.")
+    ] = FimMode.context,
     seed: Annotated[int, typer.Option(help="Seed of the metadata, FIM and split draws.")] = 0,
     encoder: Annotated[Encoder, typer.Option(
         parser=choice(Encoder, "encoder"), metavar=metavar(Encoder),

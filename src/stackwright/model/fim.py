@@ -15,6 +15,13 @@ Context-level FIM (the default, as BigCode ran it) applies to packed sequences: 
 end-of-text tokens is, with probability ``rate``, decoded, split, re-encoded part by part, rearranged,
 then trimmed (its suffix) or padded (after its suffix) with ``<fim_pad>`` back to its length, so the
 sequence keeps its length. Document-level FIM (:func:`permute_text`) rearranges the text before tokenization.
+
+Epoch-level FIM is context-level FIM drawn again at every pass over the training split, by the trainer
+(:func:`epoch_rng` of the sample's position in the stream), instead of once at tokenization. Pretraining
+sees a sample about once, so the two are the same there; fine-tuning passes over a small code base many
+times, and with the splits fixed it learns those few rearrangements by heart instead of learning to fill
+in the middle of that code. The validation split is rearranged once, at tokenization, so its loss is
+comparable from one evaluation to the next.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import numpy as np
 
 from stackwright.model.tokens import EOT, FIM_MIDDLE, FIM_PAD, FIM_PREFIX, FIM_SUFFIX, SPECIAL_TOKENS
 
-Mode = Literal["context", "document", "off"]
+Mode = Literal["context", "document", "epoch", "off"]
 Encode = Callable[[list[str]], list[list[int]]]  # texts -> token ids, special-token strings as text
 Decode = Callable[[np.ndarray], str]
 EncodeSplit = Callable[[np.ndarray, str, int, int], tuple[list[int], list[int], list[int]]]
@@ -44,8 +51,13 @@ class FimConfig:
     def __post_init__(self) -> None:
         if not (0.0 <= self.rate <= 1.0 and 0.0 <= self.spm_rate <= 1.0):
             raise ValueError("fim rate and spm rate must be between 0 and 1")
-        if self.mode not in ("context", "document", "off"):
-            raise ValueError(f"unknown fim mode {self.mode!r}; use context, document or off")
+        if self.mode not in ("context", "document", "epoch", "off"):
+            raise ValueError(f"unknown fim mode {self.mode!r}; use context, document, epoch or off")
+
+    @property
+    def packed(self) -> bool:
+        """Whether packed sequences are rearranged (context- and epoch-level FIM)."""
+        return self.mode in ("context", "epoch") and self.rate > 0.0
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,7 @@ def permute_sample(sample: np.ndarray, rng: np.random.Generator, config: FimConf
                    ) -> np.ndarray:
     """Context-level FIM over one packed sequence: every stretch between end-of-text tokens is a
     document (:func:`permute_document`); the result has the sample's length."""
-    if config.mode != "context" or config.rate == 0.0:
+    if not config.packed:
         return sample
     ends = np.flatnonzero(sample == tokens.eot)
     pieces: list[np.ndarray] = []
@@ -157,6 +169,12 @@ def permute_sample(sample: np.ndarray, rng: np.random.Generator, config: FimConf
     out = np.concatenate(pieces) if pieces else sample
     assert len(out) == len(sample), "FIM changed a sample's length"
     return out
+
+
+def epoch_rng(seed: int, position: int) -> np.random.Generator:
+    """The draws of epoch-level FIM for the sample at ``position`` of the training stream (a new one at
+    each pass over the data; the same after a resume)."""
+    return np.random.default_rng([seed, 0xF1A, position])
 
 
 def unpermute_text(text: str, marks: FimMarks = FimMarks()) -> tuple[str, str, str, bool] | None:

@@ -156,8 +156,8 @@ def unpack_streams(parts: list[np.ndarray], rest_tokens: list[int], last: np.nda
 
 def _with_fim(rows: np.ndarray, job: TokenizeJob, tok: CodeTokenizer, split: str, task: int) -> np.ndarray:
     config = job.config.fim
-    if config.mode != "context" or config.rate == 0.0 or len(rows) == 0:
-        return rows
+    if not config.packed or len(rows) == 0 or (config.mode == "epoch" and split == "train"):
+        return rows  # epoch-level FIM rearranges the training split as it is read (the trainer)
     out = rows.copy()
     for i in range(len(rows)):
         out[i] = permute_sample(rows[i], _sample_rng(job.config.seed, split, task, i), config, tok.encode,

@@ -27,6 +27,7 @@ from stackwright.files import replace_folder
 from stackwright.model.card import release_facts, write_model_card
 from stackwright.model.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from stackwright.model.corpus import ModelDataError
+from stackwright.model.fim import FimConfig, FimTokens, epoch_rng, permute_sample
 from stackwright.model.hardware import (
     choose_attention,
     describe_device,
@@ -162,6 +163,22 @@ def unigram_entropy(split: TokenSplit, vocab_size: int, max_samples: int = 20_00
     return float(-(p * np.log(p)).sum())
 
 
+def epoch_fim(manifest: dict[str, Any], tokenizer: CodeTokenizer, seed: int) -> Callable[[int, np.ndarray],
+                                                                                       np.ndarray]:
+    """``(stream position, sample) -> sample`` as training reads it: rearranged for fill-in-the-middle
+    afresh at each position where the tokens ask for epoch-level FIM (:mod:`stackwright.model.fim`),
+    else the sample itself."""
+    fim = FimConfig(**manifest.get("config", {}).get("fim", {"mode": "off"}))
+    if fim.mode != "epoch" or not fim.packed:
+        return lambda _k, sample: sample
+
+    def rearrange(k: int, sample: np.ndarray) -> np.ndarray:
+        return permute_sample(sample, epoch_rng(seed, k), fim, tokenizer.encode, tokenizer.decode,
+                              FimTokens(), tokenizer.encode_split)
+
+    return rearrange
+
+
 def validation_indices(split: TokenSplit, count: int) -> list[int]:
     """A fixed, evenly spread subset of the validation samples (the same at every evaluation)."""
     n = len(split)
@@ -270,9 +287,12 @@ def train(data: Path, out: Path, config: TrainConfig, *,
     device = describe_device(accelerator.device)
     peak = device.get("peak_bf16_tflops")
 
+    rearrange = epoch_fim(manifest, tokenizer, config.seed)
+
     def micro_batch(s: int, m: int) -> torch.Tensor:
         first = s * plan.batch_size + (m * world + rank) * plan.micro_batch_size
-        rows = [loader.data[loader.order(k)] for k in range(first, first + plan.micro_batch_size)]
+        rows = [rearrange(k, loader.data[loader.order(k)])
+                for k in range(first, first + plan.micro_batch_size)]
         return torch.from_numpy(np.stack(rows).astype(np.int64)).to(accelerator.device)
 
     def evaluate() -> float | None:
