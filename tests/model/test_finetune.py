@@ -3,12 +3,16 @@ the same logits, and stays small."""
 
 from __future__ import annotations
 
+import csv
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from helpers import mit_license, run_cli
+from helpers import cli_env, mit_license, run_cli, stackwright_cmd
 
 pytest.importorskip("torch")
 pytest.importorskip("peft")
@@ -180,3 +184,42 @@ def test_a_folder_of_repositories_is_curated_and_deduplicated_against_the_base_r
     }
     assert f"src/{seen.name}" not in paths
     assert {f"src/{p.name}" for p in new_files} <= paths
+
+
+def _finetune_args(base: Path, data: Path, out: Path) -> list[str]:
+    return ["finetune", str(base), "--data", str(data), "--out", str(out), "--max-steps", "30",
+            "--learning-rate", "2e-3", "--warmup-steps", "2", "--eval-every", "10", "--eval-samples", "8",
+            "--checkpoint-every", "6", "--no-progress"]
+
+
+def _losses(run: Path, column: str = "train_loss") -> list[float | None]:
+    with (run / "log.csv").open(newline="") as handle:
+        return [float(r[column]) if r[column] else None for r in csv.DictReader(handle)]
+
+
+@pytest.mark.slow
+def test_a_killed_fine_tuning_resumes_to_the_same_losses(
+    adapter_run: tuple[Path, dict], tiny_model: Path, tmp_path: Path
+) -> None:
+    """SIGKILL mid-run, the same command again: the losses of an uninterrupted run, step for step
+    (the data order and the epoch-level FIM draws follow the stream position)."""
+    tokens = adapter_run[0] / "tokens"
+    whole = run_cli(*_finetune_args(tiny_model, tokens, tmp_path / "whole"), timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([*stackwright_cmd(), *_finetune_args(tiny_model, tokens, run)], env=cli_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run / "checkpoints" / "step-00000012").is_dir() and len(_losses(run)) >= 13:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(_losses(run)) < 30
+    resumed = run_cli(*_finetune_args(tiny_model, tokens, run), "--json", timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["step"] == 30
+    assert _losses(run) == pytest.approx(_losses(tmp_path / "whole"), rel=1e-5, abs=1e-6)
+    assert (run / "adapter" / "adapter_model.safetensors").is_file()

@@ -77,6 +77,12 @@ def finetune_cmd(
     seq_len: Annotated[
         int | None, typer.Option(min=16, help="Sequence length when tokenizing a release.")
     ] = None,
+    fim_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Share of documents rearranged for fill-in-the-middle (a release only)."
+        ),
+    ] = 0.5,
     eval_every: Annotated[int, typer.Option(min=1, help="Validation loss every N steps.")] = 50,
     eval_samples: Annotated[int, typer.Option(min=1, help="Validation sequences per evaluation.")] = 64,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 100,
@@ -89,6 +95,7 @@ def finetune_cmd(
     token folder. A rerun of the same command resumes; the adapter is OUT/adapter (peft format)."""
     need_extra((*TRAINING_MODULES, "peft"), "fine-tuning")
     from stackwright.cli.train import StepBar
+    from stackwright.model.fim import FimConfig
     from stackwright.model.finetune import check_data, finetune
     from stackwright.model.lora import LoraSettings
     from stackwright.model.train import TrainConfig
@@ -121,6 +128,7 @@ def finetune_cmd(
                 config,
                 settings,
                 seq_len=seq_len,
+                fim=FimConfig(rate=fim_rate, mode="epoch"),
                 on_step=bar,
                 say=None if as_json else say,
             )

@@ -17,6 +17,7 @@ from typing import Any
 
 from stackwright.files import write_atomic
 from stackwright.model.corpus import ModelDataError
+from stackwright.model.fim import FimConfig
 from stackwright.model.lora import (
     ADAPTER_DIR,
     LoraSettings,
@@ -61,10 +62,13 @@ class FinetuneResult:
         return out
 
 
-def token_data(data: Path, base: Path, out: Path, seq_len: int, say: Any) -> tuple[Path, dict[str, Any]]:
+def token_data(
+    data: Path, base: Path, out: Path, seq_len: int, say: Any, fim: FimConfig | None = None
+) -> tuple[Path, dict[str, Any]]:
     """A token folder for ``data`` and what curation did: a token folder is used as it is, a release
     is tokenized with the base's tokenizer, a folder of repositories is curated into a release first
-    (:mod:`stackwright.model.curation`)."""
+    (:mod:`stackwright.model.curation`). ``fim``: how a release's documents are rearranged (by
+    default half of them, drawn again at every pass over the data: epoch-level FIM)."""
     data = Path(data)
     manifest: dict[str, Any] = {}
     if (data / MANIFEST).is_file():
@@ -85,7 +89,8 @@ def token_data(data: Path, base: Path, out: Path, seq_len: int, say: Any) -> tup
     tokens = Path(out) / "tokens"
     if not (tokens / MANIFEST).is_file():
         say(f"finetune: tokenizing {release} with the base model's tokenizer into {tokens}")
-        tokenize_release(release, model_folder(base), tokens, TokenizeConfig(seq_len=seq_len, validation=0.1))
+        config = TokenizeConfig(seq_len=seq_len, validation=0.1, fim=fim or FimConfig(mode="epoch"))
+        tokenize_release(release, model_folder(base), tokens, config)
     return tokens, curation
 
 
@@ -121,6 +126,7 @@ def finetune(
     settings: LoraSettings,
     *,
     seq_len: int | None = None,
+    fim: FimConfig | None = None,
     on_step: Any = None,
     say: Any = None,
 ) -> FinetuneResult:
@@ -129,7 +135,7 @@ def finetune(
     base_model = load_base(base_dir)
     model_config = base_model.config
     tokens, curation = token_data(
-        data, base_dir, out, seq_len or min(512, int(model_config.n_positions)), say
+        data, base_dir, out, seq_len or min(512, int(model_config.n_positions)), say, fim
     )
     base_sha = weights_sha256(base_dir)
     preset = finetune_preset(
@@ -180,8 +186,9 @@ def finetune(
     return finished
 
 
-def write_adapter_card(adapter: Path, base: Path, base_sha: str, settings: LoraSettings,
-                       result: FinetuneResult) -> None:
+def write_adapter_card(
+    adapter: Path, base: Path, base_sha: str, settings: LoraSettings, result: FinetuneResult
+) -> None:
     """README.md of the adapter: what was modified, how, on what, and what it changed."""
     r = result.train
     share = f"{result.adapter_bytes / result.base_bytes:.2%}" if result.base_bytes else "n/a"
