@@ -167,6 +167,10 @@ def test_prompts_keep_the_end_of_the_prefix_and_use_the_fim_builder(loaded: Any)
     # The prefix's last token is healed: taken back, and the middle must begin with its text.
     assert short.ids == fim_ids(p_ids[:-1], [], s_ids) and not short.truncated
     assert short.heal == loaded.tokenizer.decode(p_ids[-1:])
+    # In SPM order the suffix comes first and the middle follows the (healed) prefix.
+    spm = build_prompt(loaded, "def f():\n", "\n    return 1\n", 16, spm=True)
+    assert spm.ids == fim_ids(p_ids[:-1], [], s_ids, spm=True) and spm.heal == short.heal
+    assert spm.ids[:2] == [1, 3] and spm.ids[-len(p_ids) :] == [2, *p_ids[:-1]]
     # The layout llm-vscode writes itself is the same prompt.
     assert split_fim("<fim_prefix>def f():\n<fim_suffix>\n    return 1\n<fim_middle>") == (
         "def f():\n", "\n    return 1\n")

@@ -132,6 +132,11 @@ class Executor(StrEnum):
     ray = "ray"
 
 
+class FimLayout(StrEnum):
+    psm = "psm"
+    spm = "spm"
+
+
 # Options that many commands take, spelled once.
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 ProgressFlag = Annotated[bool, typer.Option(help="Show a progress bar.")]

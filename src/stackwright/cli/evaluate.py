@@ -19,6 +19,7 @@ from rich.table import Table
 from stackwright.cli._common import (
     PLAIN,
     TRAINING_MODULES,
+    FimLayout,
     JsonFlag,
     ProgressFlag,
     choice,
@@ -126,6 +127,9 @@ def eval_infill_cmd(
         "--out", "-o", help="Write one JSON line per task (expected, completion, exact).")] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1, max=1024, help="Tokens generated per line at most.")
                               ] = 64,
+    fim_layout: Annotated[FimLayout, typer.Option(
+        parser=choice(FimLayout, "FIM layout"), metavar=metavar(FimLayout),
+        help="Order of the FIM prompt: psm (StarCoder's) or spm (suffix first).")] = FimLayout.psm,
     card: CardFlag = None,
     progress: ProgressFlag = True,
     as_json: JsonFlag = False,
@@ -142,7 +146,8 @@ def eval_infill_cmd(
                                 per_file=per_file, validation=validation, tasks_file=tasks, on_rows=update)
     loaded = load_quietly(model)
     with progress_bar("infill", progress and not as_json, "tasks") as update:
-        result = score_infill(loaded, prepared, max_new_tokens=max_new_tokens, out=out_file, on_task=update)
+        result = score_infill(loaded, prepared, max_new_tokens=max_new_tokens, out=out_file, on_task=update,
+                              spm=fim_layout is FimLayout.spm)
     metrics = {"exact_match": result["exact_match"], "tasks": result["tasks"],
                "languages": {k: {"tasks": v["tasks"], "exact_match": v["exact_match"]}
                              for k, v in result["languages"].items()}}
@@ -150,6 +155,7 @@ def eval_infill_cmd(
                 "per_language": result["per_language"], "per_file": result["per_file"],
                 "seed": result["seed"],
                 "release": str(result["release"])[:12], "max_new_tokens": max_new_tokens,
+                "fim_layout": fim_layout.value,
                 "tasks_file": Path(result["tasks_file"]).name}
     result["recorded"] = _record(loaded.folder, card, "infill", metrics, settings, as_json)
     if as_json:

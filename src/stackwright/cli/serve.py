@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stackwright.cli._common import PLAIN, TRAINING_MODULES, err, fail, need_extra
+from stackwright.cli._common import PLAIN, TRAINING_MODULES, FimLayout, choice, err, fail, metavar, need_extra
 
 app = typer.Typer()
 
@@ -53,6 +53,10 @@ def serve_cmd(
         "(needs --release).")] = None,
     min_overlap: Annotated[int | None, typer.Option(
         min=1, help="Characters of verbatim overlap that flag a suggestion [default: the index's].")] = None,
+    fim_layout: Annotated[FimLayout, typer.Option(
+        parser=choice(FimLayout, "FIM layout"), metavar=metavar(FimLayout),
+        help="Order of FIM prompts: psm (prefix, suffix, middle: StarCoder's) or spm (suffix first: "
+        "stackwright models learn both, and a small one fills in better from spm).")] = FimLayout.psm,
     access_log: Annotated[bool, typer.Option(help="Log every request line (never bodies).")] = False,
 ) -> None:
     """Serve a model for code completion: OpenAI, TGI, llama.cpp and Tabby APIs with FIM.
@@ -93,7 +97,7 @@ def serve_cmd(
     engine = Engine(loaded, max_batch=max_batch, max_queue=max_queue, prefix_cache_tokens=prefix_cache,
                     adapters=tuple(adapters))
     service = Service({label: engine}, attributor=attributor, request_timeout=request_timeout,
-                      adapters={a: label for a in adapters})
+                      adapters={a: label for a in adapters}, spm=fim_layout is FimLayout.spm)
     application = create_app(service)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     checked = f"  attribution: {release}" if release is not None else ""

@@ -553,8 +553,8 @@ def aggregate(records: list[dict[str, Any]], languages: Sequence[str]) -> dict[s
 
 
 def score_infill(loaded: Any, prepared: PreparedTasks, *, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                 out: Path | None = None, on_task: Callable[[int, int], None] | None = None
-                 ) -> dict[str, Any]:
+                 out: Path | None = None, on_task: Callable[[int, int], None] | None = None,
+                 spm: bool = False) -> dict[str, Any]:
     """Fill every task in greedily and score exact match of the first line generated; ``out`` gets
     one JSON line per task (expected, completion, exact).
 
@@ -570,7 +570,7 @@ def score_infill(loaded: Any, prepared: PreparedTasks, *, max_new_tokens: int = 
     if on_task is not None:
         on_task(0, len(tasks))
     for n, task in enumerate(tasks, 1):
-        result = complete(loaded, task.prefix, task.suffix, max_new_tokens=max_new_tokens)
+        result = complete(loaded, task.prefix, task.suffix, max_new_tokens=max_new_tokens, spm=spm)
         line, newline, _ = result.text.partition("\n")
         records.append({"id": task.id, "language": task.language, "repo": task.repo, "path": task.path,
                         "line": task.line, "expected": task.expected, "completion": line,
@@ -588,6 +588,7 @@ def score_infill(loaded: Any, prepared: PreparedTasks, *, max_new_tokens: int = 
             "reused_tasks": prepared.task_set.reused, "model": str(prepared.model),
             "release": header.get("release"), "seed": header.get("seed"),
             "per_language": header.get("per_language"), "per_file": header.get("per_file"),
-            "max_new_tokens": max_new_tokens, "seconds": round(seconds, 2),
+            "max_new_tokens": max_new_tokens, "fim_layout": "spm" if spm else "psm",
+            "seconds": round(seconds, 2),
             "seconds_per_task": round(seconds / len(records), 4) if records else None,
             "out": None if out is None else str(out)}

@@ -75,13 +75,14 @@ class Completion:
 
 def complete(loaded: LoadedModel, prompt: str, suffix: str | None = None, *, max_new_tokens: int = 64,
              temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, stop: tuple[str, ...] = (),
-             repetition_penalty: float = 1.0, heal: bool = True) -> Completion:
+             repetition_penalty: float = 1.0, heal: bool = True, spm: bool = False) -> Completion:
     """Continue ``prompt``, or with ``suffix`` fill the middle between them; greedy at temperature 0.
     The text ends before the first of the ``stop`` strings (``"\n"`` for a single line).
 
     ``heal``: the prompt's last token is taken back and the first generated token must begin with
     its text (token healing). A prompt cut at a line end or between words otherwise ends on a token
-    boundary the model rarely saw there (``"\n"`` alone where training had ``"\n    "``)."""
+    boundary the model rarely saw there (``"\n"`` alone where training had ``"\n    "``).
+    ``spm``: the FIM prompt in SPM order (suffix first) instead of PSM."""
     import torch
 
     tok = loaded.tokenizer
@@ -94,7 +95,7 @@ def complete(loaded: LoadedModel, prompt: str, suffix: str | None = None, *, max
     else:
         prefix_ids, suffix_ids = budget(*tok.encode([prompt, suffix]), room - 3)
     prefix_ids, healed = take_back(loaded, prefix_ids) if heal else (prefix_ids, "")
-    ids = prefix_ids if suffix is None else fim_ids(prefix_ids, [], suffix_ids)
+    ids = prefix_ids if suffix is None else fim_ids(prefix_ids, [], suffix_ids, spm=spm)
     eot = SPECIAL_TOKENS.index(EOT)
     torch.manual_seed(seed)
     device = next(loaded.model.parameters()).device

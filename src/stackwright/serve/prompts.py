@@ -5,7 +5,11 @@ Editors send prompts in three shapes: a prefix and a suffix (``suffix`` in the O
 client wrote the FIM layout itself with the model's token strings (llm-vscode sends
 ``<fim_prefix>…<fim_suffix>…<fim_middle>`` to TGI's ``/generate``). Both become the same ids through
 :func:`stackwright.model.fim.fim_ids`, the builder the training samples came from, after budgeting
-as editor clients do (the end of the prefix and the start of the suffix are kept).
+as editor clients do (the end of the prefix and the start of the suffix are kept). The layout sent to
+the model is PSM (StarCoder's inference prompt) or, with ``spm``, SPM: our models learn both (half of
+the FIM samples each), and a small one fills in far better from SPM, where the middle follows the
+prefix as in left-to-right text; SPM also keeps the cache of a prompt whose prefix grows as the user
+types (the suffix comes first and stays the same).
 
 Special-token strings elsewhere in a text (``<filename>``, ``<|endoftext|>``) are the tokens, as a
 Hugging Face tokenizer reads them; the placeholder characters that stand for special tokens inside
@@ -59,7 +63,7 @@ def split_fim(text: str) -> tuple[str, str] | None:
 
 
 def build_prompt(loaded: LoadedModel, prompt: str, suffix: str | None, max_new_tokens: int, *,
-                 heal: bool = True) -> Prompt:
+                 heal: bool = True, spm: bool = False) -> Prompt:
     """Token ids for continuing ``prompt`` (``suffix`` None) or filling between ``prompt`` and
     ``suffix``. ``max_new_tokens`` is lowered to what the context allows beside a short prompt."""
     context = loaded.context
@@ -79,7 +83,7 @@ def build_prompt(loaded: LoadedModel, prompt: str, suffix: str | None, max_new_t
         # The cursor usually sits where training text had no token boundary (after the "\n" of
         # "\n    "): the prefix's last token goes back into the middle, which must spell it first.
         kept_prefix, healed = take_back(loaded, kept_prefix) if heal else (kept_prefix, "")
-        return Prompt(fim_ids(kept_prefix, [], kept_suffix), healed, True, truncated, max_new_tokens)
+        return Prompt(fim_ids(kept_prefix, [], kept_suffix, spm=spm), healed, True, truncated, max_new_tokens)
     ids = tok.encode([_with_specials(prompt)])[0]
     if not ids:
         raise PromptError("the prompt is empty")

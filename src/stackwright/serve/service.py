@@ -72,8 +72,10 @@ class Outcome:
 
 class Service:
     def __init__(self, engines: dict[str, Engine], *, attributor: Attributor | None = None,
-                 request_timeout: float = 60.0, adapters: dict[str, str] | None = None) -> None:
-        """``adapters``: the name of each LoRA adapter served, and the engine whose model holds it."""
+                 request_timeout: float = 60.0, adapters: dict[str, str] | None = None,
+                 spm: bool = False) -> None:
+        """``adapters``: the name of each LoRA adapter served, and the engine whose model holds it;
+        ``spm``: FIM prompts in SPM order (:mod:`stackwright.serve.prompts`)."""
         if not engines:
             raise ValueError("no model to serve")
         self.engines = engines
@@ -81,6 +83,7 @@ class Service:
         self.default_model = next(iter(engines))
         self.attributor = attributor
         self.request_timeout = request_timeout
+        self.spm = spm
         self.metrics = ServerMetrics(lambda: self.engines)
         self.created = int(time.time())
         self._completions: collections.OrderedDict[str, int] = collections.OrderedDict()
@@ -108,7 +111,7 @@ class Service:
         try:
             return build_prompt(engine.loaded, _tail(spec.prompt, engine.context),
                                 None if spec.suffix is None else _head(spec.suffix, engine.context),
-                                max_tokens)
+                                max_tokens, spm=self.spm)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
 
