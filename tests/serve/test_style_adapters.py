@@ -3,10 +3,11 @@ each answer in their own: the idiom is a first body line that names the function
 (``trace("load_user")`` in one code base, ``audit("load_user")`` in another), which the base model
 never saw. Held-out files are generated apart from the training repositories.
 
-The base is the tiny preset trained 300 steps on standard-library code: enough to continue code
-left to right, not yet enough to fill in the middle well (its FIM completions follow neither idiom,
-adapted or not; the rates are printed). The idiom is measured on left-to-right completions at the
-cursor an editor leaves after Enter on a signature."""
+The base is the tiny preset trained 300 steps on 256-token sequences of standard-library code. The
+idiom is measured at the cursor an editor leaves after Enter on a signature, left to right and filling
+in the middle (the rest of the body as the suffix). FIM is asked in both orders: a model this small
+fills in from SPM prompts (the middle follows the prefix) and not yet from PSM ones; the rates are
+printed."""
 
 from __future__ import annotations
 
@@ -138,12 +139,17 @@ def _rate(server_url: str, model: str, tasks: list[tuple[str, str]], marker: str
 
 
 @pytest.fixture(scope="module")
-def base(train_tokens: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("style-base") / "run"
+def base(release: Path, tokenizer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("style-base")
+    tokens = root / "tokens"
+    proc = run_cli("tokenize", release, "--tokenizer", tokenizer, "--seq-len", "256", "--validation", "0.2",
+                   "--out", tokens, "--json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    run = root / "run"
     proc = run_cli(
         "train",
         "--data",
-        train_tokens,
+        tokens,
         "--out",
         run,
         "--preset",
@@ -190,7 +196,7 @@ def style_adapters(base: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
             "--eval-samples",
             "16",
             "--seq-len",
-            "128",
+            "256",
             "--json",
             "--no-progress",
             timeout=900,
@@ -208,28 +214,25 @@ def test_each_adapter_lowers_the_held_out_loss(style_adapters: dict[str, dict]) 
 def test_two_adapters_served_together_follow_their_own_idiom(
     base: Path, style_adapters: dict[str, dict]
 ) -> None:
-    server = start_server(
-        base,
-        "--name",
-        "base",
-        *[a for marker, s in style_adapters.items() for a in ("--adapter", f"{marker}={s['run']}")],
-    )
-    try:
-        rates: dict[str, dict] = {}
-        for i, marker in enumerate(MARKERS):
-            tasks = _tasks(100 + i, marker)
-            rates[marker] = {
-                mode: {
-                    model: _rate(server.url, model, tasks, marker, mode == "fim")
-                    for model in ("base", *MARKERS)
-                }
-                for mode in ("left-to-right", "fim")
-            }
-        print(json.dumps({"idiom_rates": rates}))
-        for marker in MARKERS:
-            other = next(m for m in MARKERS if m != marker)
-            seen = rates[marker]["left-to-right"]
-            assert seen[marker] >= 0.25, rates
+    adapters = [a for marker, s in style_adapters.items() for a in ("--adapter", f"{marker}={s['run']}")]
+    rates: dict[str, dict] = {marker: {} for marker in MARKERS}
+    for layout in ("psm", "spm"):
+        server = start_server(base, "--name", "base", "--fim-layout", layout, *adapters)
+        try:
+            for i, marker in enumerate(MARKERS):
+                tasks = _tasks(100 + i, marker)
+                modes = ("left-to-right", f"fim-{layout}") if layout == "psm" else (f"fim-{layout}",)
+                for mode in modes:
+                    rates[marker][mode] = {
+                        model: _rate(server.url, model, tasks, marker, mode.startswith("fim"))
+                        for model in ("base", *MARKERS)
+                    }
+        finally:
+            stop_server(server)
+    print(json.dumps({"idiom_rates": rates}))
+    for marker in MARKERS:
+        other = next(m for m in MARKERS if m != marker)
+        for mode in ("left-to-right", "fim-spm"):
+            seen = rates[marker][mode]
+            assert seen[marker] >= 0.5, rates
             assert seen[marker] > seen["base"] and seen[marker] > seen[other], rates
-    finally:
-        stop_server(server)
