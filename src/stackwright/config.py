@@ -152,8 +152,18 @@ class PiiConfig(BaseModel):
     username: PiiMode = Field("placeholder", description="USERNAME entities of model-based detectors")
     detectors: list[str] = Field(
         default_factory=list,
-        description="extra detectors registered by name (model-based NAME/USERNAME detectors)",
+        description="extra detectors registered by name: ner (a model from stackwright pii train-ner)",
     )
+    ner_model: Path | None = Field(None, description="the NER model folder the ner detector runs")
+    ner_labels: list[str] = Field(
+        default_factory=lambda: ["NAME", "USERNAME", "PASSWORD"],
+        description="classes taken from the NER model (patterns win on the formats they know)",
+    )
+    ner_batch_size: int = Field(16, ge=1, description="windows of 512 tokens per NER forward pass")
+
+    @field_serializer("ner_model")
+    def _ner_model_as_text(self, ner_model: Path | None) -> str | None:
+        return None if ner_model is None else str(ner_model)
 
 
 class DecontaminateConfig(BaseModel):

@@ -26,6 +26,7 @@ from stackwright.cli._common import (
     comma_list,
     command_group,
     err,
+    fail,
     key_value_table,
     metavar,
     need_extra,
@@ -51,11 +52,25 @@ def eval_pii_cmd(
         parser=choice(IpScope, "ip scope"), metavar=metavar(IpScope),
         help="all: score every IP; redacted: only those the policy redacts (references with ip_scope).")
     ] = IpScope.all,
+    detectors: Annotated[str, typer.Option(
+        help="Extra detectors beside the patterns, comma-separated: ner (needs --ner-model).")] = "",
+    ner_model: Annotated[Path | None, typer.Option(help="The NER model (stackwright pii train-ner).")] = None,
 ) -> None:
     """Score the detectors on labelled cases with BigCode's rule (overlap > 80% of both spans)."""
+    from stackwright.config import PiiConfig
     from stackwright.curate.pii.evaluate import score_cases
 
-    result = score_cases(cases, ip_scope=ip_scope.value)
+    names = comma_list(detectors) if detectors else []
+    if ner_model is not None and "ner" not in names:
+        names.append("ner")
+    if "ner" in names:
+        need_extra(TRAINING_MODULES, "the ner detector")
+    try:
+        config = PiiConfig(detectors=names, ner_model=ner_model)
+        result = score_cases(cases, ip_scope=ip_scope.value, config=config)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    result["detectors"] = ["patterns", *names]
     if as_json:
         print_json(result)
         return

@@ -6,6 +6,7 @@ import ast
 import ipaddress
 import json
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -162,8 +163,9 @@ def test_detector_slot_for_names_and_usernames() -> None:
     from stackwright.curate.pii.scan import DETECTORS, register_detector
 
     @register_detector("test-handles")
-    def handles(text: str) -> list[Entity]:
-        return [Entity(m.start(), m.end(), USERNAME, "handle") for m in re.finditer(r"(?<=@)[a-z]+\b", text)]
+    def handles(config: PiiConfig) -> Callable[[Sequence[str]], list[list[Entity]]]:
+        return lambda texts: [[Entity(m.start(), m.end(), USERNAME, "handle")
+                               for m in re.finditer(r"(?<=@)[a-z]+\b", text)] for text in texts]
 
     try:
         text = "# maintained by @octocat, mail ops@example.com"

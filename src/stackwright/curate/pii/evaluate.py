@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, KEY, PASSWORD
+from stackwright.config import PiiConfig
+from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, KEY, NAME, PASSWORD, USERNAME, Entity
 from stackwright.curate.pii.network import ip_scope as ip_scope_of
-from stackwright.curate.pii.scan import scan
+from stackwright.curate.pii.scan import scan_many
 from stackwright.errors import StackwrightError
 
 ALIASES = {"EMAIL_ADDRESS": EMAIL, "IP": IP_ADDRESS, "IPV4": IP_ADDRESS, "IPV6": IP_ADDRESS, "SECRET": KEY,
-           "API_KEY": KEY}
-SCORED = (EMAIL, IP_ADDRESS, KEY, PASSWORD)
+           "API_KEY": KEY, "PERSON": NAME, "USER": USERNAME}
+SCORED = (EMAIL, IP_ADDRESS, KEY, PASSWORD, NAME, USERNAME)
 
 
 def matches(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -41,20 +42,41 @@ class CasesError(StackwrightError, ValueError):
     """A cases file that cannot be scored."""
 
 
-def score_cases(path: Path, ip_scope: str = "all") -> dict[str, Any]:
-    if ip_scope not in ("all", "redacted"):
-        raise CasesError("--ip-scope must be all or redacted")
+def read_cases(path: Path) -> list[dict[str, Any]]:
+    """The cases of a JSONL file (a CasesError names the first line that is not a case)."""
     if not path.is_file():
         raise CasesError(f"{path}: no such file")
-    counts = {label: {"tp": 0, "reference": 0, "predicted": 0} for label in SCORED}
+    cases = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             case = json.loads(line)
-            text = case["text"]
+            if not isinstance(case["text"], str):
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             raise CasesError(f"{path}:{number}: not a JSON object with a text") from None
+        cases.append(case)
+    return cases
+
+
+def score_cases(path: Path, ip_scope: str = "all", config: PiiConfig | None = None) -> dict[str, Any]:
+    """Score the detectors ``config`` runs (the pattern detectors by default) on the cases in ``path``."""
+    if ip_scope not in ("all", "redacted"):
+        raise CasesError("--ip-scope must be all or redacted")
+    cases = read_cases(path)
+    predictions: list[list[Entity]] = []
+    for i in range(0, len(cases), 64):
+        predictions.extend(scan_many([c["text"] for c in cases[i : i + 64]], config))
+    return {"cases": str(path), **score_predictions(cases, predictions, ip_scope)}
+
+
+def score_predictions(cases: list[dict[str, Any]], predictions: list[list[Entity]], ip_scope: str = "all"
+                      ) -> dict[str, Any]:
+    """Precision, recall and F1 per label of ``predictions`` (one entity list per case)."""
+    counts = {label: {"tp": 0, "reference": 0, "predicted": 0} for label in SCORED}
+    for case, found in zip(cases, predictions, strict=True):
+        text = case["text"]
         reference: dict[str, list[tuple[int, int]]] = {label: [] for label in SCORED}
         for e in case.get("entities") or []:
             label = _label(e)
@@ -64,17 +86,17 @@ def score_cases(path: Path, ip_scope: str = "all") -> dict[str, Any]:
                 continue
             reference[label].append((int(e["start"]), int(e["end"])))
         predicted: dict[str, list[tuple[int, int]]] = {label: [] for label in SCORED}
-        for e in scan(text):
+        for e in found:
             if e.label in predicted and (e.label != IP_ADDRESS or ip_scope == "all" or e.redact):
                 predicted[e.label].append((e.start, e.end))
         if case.get("spans_given") is False and isinstance(case.get("expected_count"), int):
             # A case that states only how many entities of one class the text holds: scored by count.
             label = _label({"type": case.get("entity_type")})
             if label in counts:
-                found = len(predicted[label])
-                counts[label]["tp"] += min(found, case["expected_count"])
+                n = len(predicted[label])
+                counts[label]["tp"] += min(n, case["expected_count"])
                 counts[label]["reference"] += case["expected_count"]
-                counts[label]["predicted"] += found
+                counts[label]["predicted"] += n
             continue
         for label in SCORED:
             used: set[int] = set()
@@ -90,11 +112,10 @@ def score_cases(path: Path, ip_scope: str = "all") -> dict[str, Any]:
     for label, c in counts.items():
         if not c["reference"] and not c["predicted"]:
             continue
-        precision = c["tp"] / c["predicted"] if c["predicted"] else 1.0
+        precision = c["tp"] / c["predicted"] if c["predicted"] else (1.0 if not c["reference"] else 0.0)
         recall = c["tp"] / c["reference"] if c["reference"] else 1.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_label[label] = {"precision": round(precision, 4), "recall": round(recall, 4),
                             "f1": round(f1, 4), "true_positives": c["tp"], "reference": c["reference"],
                             "predicted": c["predicted"]}
-    return {"cases": str(path), "ip_scope": ip_scope, "rule": "overlap > 80% of both spans",
-            "per_label": per_label}
+    return {"ip_scope": ip_scope, "rule": "overlap > 80% of both spans", "per_label": per_label}

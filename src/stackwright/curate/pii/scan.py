@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import string
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from stackwright.config import PiiConfig
 from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, KEY, NAME, PASSWORD, USERNAME, Entity
@@ -28,18 +28,37 @@ from stackwright.curate.pii.network import find_emails, find_ips
 _PRIORITY = {KEY: 0, PASSWORD: 1, EMAIL: 2, IP_ADDRESS: 3, NAME: 4, USERNAME: 5}
 
 
-# The slot for more detectors (a model-based NAME / USERNAME tagger): a function of the text that returns
-# entities, registered under a name that ``PiiConfig.detectors`` lists to run it.
-Detector = Callable[[str], list[Entity]]
-DETECTORS: dict[str, Detector] = {}
+# More detectors (the NER model): a factory of the configuration that returns a function of a batch of
+# texts, giving the entities of each; registered under the name ``PiiConfig.detectors`` lists.
+Detector = Callable[[Sequence[str]], list[list[Entity]]]
+DETECTORS: dict[str, Callable[[PiiConfig], Detector]] = {}  # name -> factory
 
 
-def register_detector(name: str) -> Callable[[Detector], Detector]:
-    def deco(fn: Detector) -> Detector:
-        DETECTORS[name] = fn
-        return fn
+Factory = Callable[[PiiConfig], Detector]
+
+
+def register_detector(name: str) -> Callable[[Factory], Factory]:
+    def deco(factory: Factory) -> Factory:
+        DETECTORS[name] = factory
+        return factory
 
     return deco
+
+
+@register_detector("ner")
+def _ner(config: PiiConfig) -> Detector:
+    """The NER model of ``ner_model``, adding the classes of ``ner_labels`` (patterns win on formats they
+    know: an NER span that overlaps a pattern entity is dropped)."""
+    from stackwright.curate.pii.ner import load_ner
+
+    if config.ner_model is None:
+        raise ValueError("the ner detector needs a model: set [build.pii] ner_model "
+                         "(stackwright pii train-ner)")
+    path = config.ner_model
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{path}: not a NER model folder (train one with stackwright pii train-ner)")
+    labels = tuple(config.ner_labels)
+    return lambda texts: load_ner(path, batch_size=config.ner_batch_size, labels=labels).predict(texts)
 
 
 def extra_detectors(config: PiiConfig) -> list[Detector]:
@@ -48,19 +67,28 @@ def extra_detectors(config: PiiConfig) -> list[Detector]:
     if unknown:
         known = ", ".join(sorted(DETECTORS)) or "none registered"
         raise ValueError(f"unknown PII detector(s) {', '.join(unknown)}; available: {known}")
-    return [DETECTORS[name] for name in config.detectors]
+    return [DETECTORS[name](config) for name in config.detectors]
 
 
 def scan(text: str, config: PiiConfig | None = None) -> list[Entity]:
     """Every entity in ``text``, sorted by position, without overlaps."""
+    return scan_many([text], config)[0]
+
+
+def scan_many(texts: Sequence[str], config: PiiConfig | None = None) -> list[list[Entity]]:
+    """:func:`scan` of each text; the extra detectors run once over the whole batch."""
     from stackwright.curate.pii.secrets import find_secrets
 
     config = config or PiiConfig()
-    found = [*find_secrets(text), *find_emails(text),
-             *find_ips(text, frozenset(config.ip_redact_scopes))]
+    scopes = frozenset(config.ip_redact_scopes)
+    found = [resolve_overlaps([*find_secrets(t), *find_emails(t), *find_ips(t, scopes)]) for t in texts]
     for detector in extra_detectors(config) if config.detectors else ():
-        found.extend(detector(text))
-    return resolve_overlaps(found)
+        for i, extra in enumerate(detector(texts)):
+            kept = [e for e in resolve_overlaps(extra)
+                    if all(e.end <= c.start or e.start >= c.end for c in found[i])]
+            if kept:
+                found[i] = sorted([*found[i], *kept], key=lambda e: e.start)
+    return found
 
 
 def resolve_overlaps(entities: Iterable[Entity]) -> list[Entity]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from stackwright.config import BuildConfig, PiiConfig
-from stackwright.curate.pii.scan import extra_detectors, redact, scan
+from stackwright.curate.pii.scan import extra_detectors, redact, scan_many
 from stackwright.pipeline.step import StepStats, register_step
 from stackwright.records import CONTENT
 from stackwright.records import field as record_field
@@ -25,8 +25,8 @@ class RedactPii:
         if batch.num_rows == 0:
             return batch
         out: list[str] = []
-        for text in batch.column(CONTENT).to_pylist():
-            entities = scan(text, self.settings)
+        texts = batch.column(CONTENT).to_pylist()
+        for text, entities in zip(texts, scan_many(texts, self.settings), strict=True):
             if entities:
                 text, counts = redact(text, entities, self.settings)
                 for label, n in counts.items():
@@ -39,5 +39,5 @@ class RedactPii:
 @register_step("pii")
 def _make(config: BuildConfig | None = None) -> RedactPii:
     settings = config.pii if config is not None else PiiConfig()
-    extra_detectors(settings)  # unknown detector names fail before the build starts
+    extra_detectors(settings)  # unknown detector names or a missing NER model fail before the build starts
     return RedactPii(settings)
