@@ -25,6 +25,7 @@ from stackwright.cli import (
     crawl,
     curate,
     dedup,
+    encoder,
     evaluate,
     finetune,
     humaneval,  # noqa: F401  (adds "eval humaneval" to evaluate's group)
@@ -97,8 +98,8 @@ def main(
 
 
 # In lifecycle order, as `stackwright --help` lists them.
-for _stage in (crawl, build, curate, dedup, release, optout, portal, model, train, finetune, evaluate,
-               serve):
+for _stage in (crawl, build, curate, dedup, release, optout, portal, model, train, finetune, encoder,
+               evaluate, serve):
     app.add_typer(_stage.app)
 
 
