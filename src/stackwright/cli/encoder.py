@@ -167,3 +167,81 @@ def train_ner_cmd(
     out.print(key_value_table("NER model", rows))
     out.print(f"model: {out_dir}  (score it: stackwright eval pii --cases FILE --detectors ner --ner-model "
               f"{out_dir})", **PLAIN)
+
+
+def _release_texts(release: Path, limit: int, max_chars: int = 20_000) -> Iterator[tuple[str, str]]:
+    """``(repo/path, content)`` of a release's files, up to ``limit`` files of at most ``max_chars``."""
+    from stackwright.model.corpus import ReleaseCorpus, iter_texts
+
+    taken = 0
+    for rows in iter_texts(ReleaseCorpus.open(release)):
+        for row in rows:
+            content = row["content"] or ""
+            if 0 < len(content) <= max_chars:
+                yield f"{row['repo']}/{row['path']}", content
+                taken += 1
+                if taken >= limit:
+                    return
+
+
+@pii_app.command("ner-data")
+def ner_data_cmd(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="The JSONL file of cases to write.")],
+    count: Annotated[int, typer.Option(min=0, help="Synthetic cases (Faker values in code templates).")
+                     ] = 5000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic cases: the same seed gives the same cases.")
+                    ] = 0,
+    pseudo_label: Annotated[list[Path] | None, typer.Option(
+        "--pseudo-label", metavar="RELEASE",
+        help="Add files of a release labelled by the pattern detectors (EMAIL, IP_ADDRESS, KEY, PASSWORD "
+             "only); repeatable.")] = None,
+    pseudo_limit: Annotated[int, typer.Option(min=1, help="Files taken from each --pseudo-label release.")
+                            ] = 1000,
+    import_files: Annotated[list[Path] | None, typer.Option(
+        "--import", metavar="FILE",
+        help="Add annotations: our JSONL, doccano JSONL, a Label Studio JSON export or spaCy JSONL; "
+             "repeatable.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write training cases for pii train-ner: synthetic labelled code (names in copyright headers and
+    AUTHORS files, logins in paths and URLs, passwords and keys in configs, connection strings, compose
+    and Kubernetes files, with hard negatives), pseudo-labelled release code and imported annotations."""
+    import json
+    from collections import Counter
+
+    from stackwright.curate.pii.entities import LABELS
+    from stackwright.curate.pii.ner_data import generate
+    from stackwright.curate.pii.ner_import import import_annotations
+    from stackwright.curate.pii.ner_import import pseudo_label as label_with_patterns
+    from stackwright.errors import StackwrightError
+    from stackwright.files import write_atomic
+
+    sources: list[tuple[str, Iterator[dict[str, Any]]]] = [("synthetic", generate(count, seed))]
+    sources += [(f"pseudo:{p}", label_with_patterns(_release_texts(p, pseudo_limit)))
+                for p in pseudo_label or ()]
+    dropped: Counter[str] = Counter()
+    sources += [(f"import:{p}", import_annotations(p, dropped)) for p in import_files or ()]
+    lines: list[str] = []
+    table: dict[str, dict[str, int]] = {}
+    try:
+        for name, cases in sources:
+            counts = Counter({label: 0 for label in LABELS})
+            n = 0
+            for case in cases:
+                counts.update(str(e["label"]) for e in case["entities"])
+                lines.append(json.dumps(case, ensure_ascii=False) + "\n")
+                n += 1
+            table[name] = {"cases": n, **counts}
+    except (StackwrightError, OSError) as exc:
+        fail(str(exc), 2)
+    write_atomic(out_file, "".join(lines).encode("utf-8"))
+    if as_json:
+        print_json({"out": str(out_file), "sources": table, "dropped_labels": dict(dropped)})
+        return
+    rows = [(name, f"{c['cases']:,} cases: " + ", ".join(f"{label} {c[label]:,}" for label in LABELS))
+            for name, c in table.items()]
+    if dropped:
+        rows.append(("dropped labels", ", ".join(f"{k} {v}" for k, v in sorted(dropped.items()))))
+    out.print(key_value_table("NER training data", rows))
+    out.print(f"cases: {out_file}  (train on it: stackwright pii train-ner ENCODER --data {out_file} "
+              "--out DIR)", **PLAIN)
