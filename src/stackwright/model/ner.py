@@ -107,6 +107,15 @@ def _read(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return cases
 
 
+def _window(encoder: Path, model_config: dict[str, Any]) -> int:
+    """Tokens per window: at most 512, the model's positions, and the length the encoder was pretrained
+    at (positions beyond it were never trained, so windows stop there)."""
+    info = encoder / ENCODER_INFO
+    trained = json.loads(info.read_text(encoding="utf-8")).get("seq_len") if info.is_file() else None
+    limits = (WINDOW, model_config.get("max_position_embeddings"), model_config.get("ner_window"), trained)
+    return min(int(x) for x in limits if x)
+
+
 def train_ner(encoder: Path, data: Sequence[Path], out: Path, config: NerTrainConfig, *,
               validation_data: Sequence[Path] = (),
               on_step: Callable[[int, int, float], None] | None = None) -> NerResult:
@@ -128,7 +137,7 @@ def train_ner(encoder: Path, data: Sequence[Path], out: Path, config: NerTrainCo
     if not train_cases:
         raise ModelDataError("no training cases (the data files are empty)")
     model_config = json.loads((encoder / "config.json").read_text(encoding="utf-8"))
-    width = min(WINDOW, int(model_config.get("max_position_embeddings", WINDOW))) - 2
+    width = _window(encoder, model_config) - 2
     train_rows = encode_cases(train_cases, tok, width)
     held_rows = encode_cases(held, tok, width)
     hidden = int(model_config.get("hidden_size", 256))
@@ -144,6 +153,7 @@ def train_ner(encoder: Path, data: Sequence[Path], out: Path, config: NerTrainCo
     device = best_device()
     model = AutoModelForTokenClassification.from_pretrained(
         str(encoder), num_labels=len(TAGS), id2label=dict(enumerate(TAGS)), label2id=TAG_IDS).to(device)
+    model.config.ner_window = width + 2  # the detector's window: the length the encoder was trained at
 
     def tensors(rows: Sequence[tuple[list[int], list[int]]]) -> dict[str, Any]:
         longest = max(len(r[0]) for r in rows) + 2

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from helpers import assert_one_line_error, build_ok, mit_license, run_cli, write
-
 from stackwright.curate.pii.evaluate import read_cases
 
 SERVER = '''"""Deployment settings."""

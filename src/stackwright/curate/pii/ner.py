@@ -3,11 +3,11 @@
 A text is tokenized once with character offsets; the tokens are cut into windows of at most 512 (with
 ``[CLS]`` and ``[SEP]``) that overlap by :data:`OVERLAP` tokens, and each token takes its tag from the
 window where it sits furthest from an edge (the windows' owned ranges tile the text). Windows of many
-texts run together in batches of similar length on CPU (or the GPU there is). BIO tags are decoded
-back to character spans: a ``B-`` tag or a change of class starts an entity, ``I-`` continues it (so
-does a ``B-`` token touching the entity before it, or a name's next word), and the span runs from its
-first token's start to its last token's end, without the whitespace byte-level tokens carry at their
-edges, widened to whole words (a word's pieces tagged ``O`` at its edge belong to the entity).
+texts run together in batches of similar length on CPU (or the GPU there is). The tag probabilities
+are decoded back to character spans by words (:func:`decode_scores`): each word takes the class with
+the highest mean probability over its tokens, which is steadier than tagging token by token (a small
+model tags the pieces of one word differently: a digit of an address, a piece of a password), and
+words of one class join across ``@ : /`` and, for names, single spaces.
 
 The model is loaded once per process, lazily, so a build's executors each load it on first use. This
 module reads a model folder with ``tokenizers`` and ``transformers`` alone (no training code).
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,54 +61,56 @@ def plan_windows(text: int, length: int, width: int, overlap: int) -> list[Windo
     return out
 
 
-def decode_tags(tags: Sequence[str], offsets: Sequence[tuple[int, int]], text: str,
-                labels: frozenset[str] | None = None) -> list[Entity]:
-    """Character spans of the BIO ``tags`` of the tokens at ``offsets`` in ``text``."""
-    entities: list[Entity] = []
-    current: tuple[str, int, int] | None = None
+# A word for the tagger: a run of characters between whitespace and the delimiters of code (quotes,
+# brackets, separators), and also cut at ``@ : /`` so that a login, a password and a host in a URL are
+# words of their own. A word takes one label; words of one label that only ``@ : /`` or ``\\`` part
+# are one entity (an email, an IPv6 address, a key with slashes).
+_WORD = re.compile(r"""[^\s"'`,;()\[\]{}<>=|@:/\\]+""")
+_BRIDGE = frozenset("@:/\\")
 
-    def close() -> None:
-        if current is None:
-            return
-        label, start, end = current
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        # A word is tagged whole: a piece of it tagged O between tagged pieces, or left at its edge,
-        # belongs to the entity (models tag sub-word pieces less surely than word starts).
-        while 0 < start < end and text[start - 1].isalnum() and text[start].isalnum():
-            start -= 1
-        while start < end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
-            end += 1
-        if end <= start or (labels is not None and label not in labels):
-            return
-        last = entities[-1] if entities else None
-        if last is not None and last.label == label and (
-                start <= last.end or _joins(text, (label, 0, last.end), start)):
-            entities[-1] = Entity(last.start, max(end, last.end), label, "ner")
+
+def decode_scores(scores: Any, offsets: Sequence[tuple[int, int]], text: str, tags: Sequence[str],
+                  labels: frozenset[str] | None = None) -> list[Entity]:
+    """Character spans from per-token tag probabilities (``scores``: tokens x tags): each word of
+    ``text`` takes the class with the highest mean probability over its tokens (``B-`` and ``I-``
+    summed), and words of one class join into an entity across ``@ : /`` (and a name's words across
+    single spaces, when the next word reads as a continuation: its mean ``I-`` above its ``B-``)."""
+    import numpy as np
+
+    classes = sorted({t.partition("-")[2] for t in tags if t != "O"})
+    begin = np.array([[t == f"B-{c}" for t in tags] for c in classes], dtype=np.float32).T
+    inside = np.array([[t == f"I-{c}" for t in tags] for c in classes], dtype=np.float32).T
+    scores = np.asarray(scores, dtype=np.float32)
+    owner = np.full(len(text), -1, dtype=np.int64)
+    for k, (start, end) in enumerate(offsets):
+        span = owner[start:end]
+        span[span < 0] = k  # a character's first token (byte-level tokens may share an edge)
+    entities: list[Entity] = []
+    prev: tuple[str, int, int] | None = None  # label, start, end of the last word with a class
+    for match in _WORD.finditer(text):
+        start, end = match.span()
+        toks = np.unique(owner[start:end])
+        toks = toks[toks >= 0]
+        if not len(toks):
+            prev = None
+            continue
+        mean = scores[toks].mean(axis=0)
+        b, i = mean @ begin, mean @ inside
+        best = int(np.argmax(b + i))
+        if b[best] + i[best] <= mean[tags.index("O")]:
+            prev = None
+            continue
+        label = classes[best]
+        gap = text[prev[2] : start] if prev else None
+        joined = prev is not None and prev[0] == label and gap is not None and (
+            (gap != "" and set(gap) <= _BRIDGE)
+            or (label == NAME and gap.strip(" ") == "" and len(gap) <= 2 and i[best] > b[best]))
+        if joined and entities and entities[-1].end == prev[2]:
+            entities[-1] = Entity(entities[-1].start, end, label, "ner")
         else:
             entities.append(Entity(start, end, label, "ner"))
-
-    for tag, (start, end) in zip(tags, offsets, strict=True):
-        kind, _, label = tag.partition("-")
-        if kind == "O" or not label:
-            close()
-            current = None
-        elif current is None or current[0] != label or (kind == "B" and not _joins(text, current, start)):
-            close()
-            current = (label, start, end)
-        else:
-            current = (label, current[1], max(current[2], end))
-    close()
-    return entities
-
-
-def _joins(text: str, current: tuple[str, int, int], start: int) -> bool:
-    """Whether a ``B-`` token at ``start`` continues the entity before it all the same: it touches it (a
-    word the tokenizer cut in pieces), or for a name, only spaces part them (a first and a last name)."""
-    gap = text[current[2] : start]
-    return gap == "" or (current[0] == NAME and gap.strip(" ") == "" and "\n" not in gap)
+        prev = (label, start, end)
+    return [e for e in entities if labels is None or e.label in labels]
 
 
 class NerModel:
@@ -139,7 +142,9 @@ class NerModel:
             raise NerModelError(f"{folder}: its tokenizer has no [CLS], [SEP] or [PAD]")
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model = AutoModelForTokenClassification.from_pretrained(str(folder)).to(self.device).eval()
-        self.width = min(WINDOW, int(self.model.config.max_position_embeddings)) - 2
+        cfg = self.model.config
+        limits = (WINDOW, cfg.max_position_embeddings, getattr(cfg, "ner_window", 0))
+        self.width = min(int(x) for x in limits if x) - 2
         self.batch_size = batch_size
         self.labels = frozenset(labels) if labels is not None else None
 
@@ -150,7 +155,7 @@ class NerModel:
         encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         windows = [w for i, e in enumerate(encodings)
                    for w in plan_windows(i, len(e.ids), self.width, min(OVERLAP, self.width // 2))]
-        tags = [np.zeros(len(e.ids), dtype=np.int64) for e in encodings]
+        scores = [np.zeros((len(e.ids), len(self.tags)), dtype=np.float32) for e in encodings]
         windows.sort(key=lambda w: w.stop - w.start)
         with torch.inference_mode():
             for b in range(0, len(windows), self.batch_size):
@@ -162,11 +167,11 @@ class NerModel:
                     ids[r, : len(row) + 2] = [self.cls, *row, self.sep]
                 input_ids = torch.from_numpy(ids).to(self.device)
                 logits = self.model(input_ids=input_ids, attention_mask=(input_ids != self.pad).long()).logits
-                best = logits.argmax(-1).cpu().numpy()
+                probs = logits.float().softmax(-1).cpu().numpy()
                 for r, w in enumerate(chunk):
                     lo, hi = w.own_start - w.start, w.own_stop - w.start
-                    tags[w.text][w.own_start : w.own_stop] = best[r, 1 + lo : 1 + hi]
-        return [decode_tags([self.tags[t] for t in tags[i]], e.offsets, text, self.labels)
+                    scores[w.text][w.own_start : w.own_stop] = probs[r, 1 + lo : 1 + hi]
+        return [decode_scores(scores[i], e.offsets, text, self.tags, self.labels)
                 for i, (e, text) in enumerate(zip(encodings, texts, strict=True))]
 
 
