@@ -3,10 +3,10 @@
 The input is that of ``benchmarks/ner.py``: Python files of this machine's standard library
 (``--files``, default 200). The NER model is the one given with ``--ner-model`` or, when none is, the
 tiny one ``benchmarks/ner.py`` trains in a minute. Every backend runs the very same windows and padded
-batches: the detector's tokenizer, :func:`plan_windows`, its sort by length and its padding build them
-once per call of 32 files (as a build's executors call the detector), and each backend turns the same
-``input_ids`` and ``attention_mask`` arrays into logits. The calls are interleaved (every call runs
-through every backend in turn), so a change of load on the machine falls on all of them alike.
+batches: the detector builds them (``NerModel.prepare``) once per call of 32 files (as a build's
+executors call the detector), and each backend turns the same ``input_ids`` and ``attention_mask``
+arrays into logits. The calls are interleaved (every call runs through every backend in turn), so a
+change of load on the machine falls on all of them alike.
 
 * torch eager: ``load_ner(folder).predict(texts)``, the detector itself, timed as it is; the same model
   on the shared batches is the reference the others are compared with (and is checked to give the
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from stackwright.curate.pii.entities import Entity
-    from stackwright.curate.pii.ner import NerModel, Window
+    from stackwright.curate.pii.ner import Batch, NerModel, Prepared
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench-out" / "ner_runtimes"
@@ -79,61 +79,18 @@ def require_onnxruntime() -> ModuleType:
 # --- the detector's windows and batches, built once per call -------------------------------------
 
 
-@dataclass
-class Batch:
-    windows: list[Window]
-    input_ids: np.ndarray  # (rows, longest) int64, [CLS] tokens [SEP] then [PAD]
-    attention_mask: np.ndarray
-
-
-@dataclass
-class Prepared:
-    texts: list[str]
-    encodings: list[Any]  # tokenizers.Encoding
-    batches: list[Batch] = field(default_factory=list)
-
-
-def prepare(ner: NerModel, texts: Sequence[str]) -> Prepared:
-    """The windows and padded batches ``NerModel.predict`` runs for ``texts``, in its order."""
-    import numpy as np
-
-    from stackwright.curate.pii.ner import OVERLAP, plan_windows
-
-    encodings = ner.tokenizer.encode_batch(list(texts), add_special_tokens=False)
-    windows = [w for i, e in enumerate(encodings)
-               for w in plan_windows(i, len(e.ids), ner.width, min(OVERLAP, ner.width // 2))]
-    windows.sort(key=lambda w: w.stop - w.start)
-    out = Prepared(list(texts), encodings)
-    for b in range(0, len(windows), ner.batch_size):
-        chunk = windows[b : b + ner.batch_size]
-        longest = max(w.stop - w.start for w in chunk) + 2
-        ids = np.full((len(chunk), longest), ner.pad, dtype=np.int64)
-        for r, w in enumerate(chunk):
-            row = encodings[w.text].ids[w.start : w.stop]
-            ids[r, : len(row) + 2] = [ner.cls, *row, ner.sep]
-        out.batches.append(Batch(chunk, ids, (ids != ner.pad).astype(np.int64)))
-    return out
-
-
 def finish(ner: NerModel, prep: Prepared, logits: Sequence[np.ndarray]) -> tuple[list[np.ndarray],
                                                                                 list[list[Entity]]]:
-    """Each text's token tags (argmax, from the window that owns each token) and its decoded entities
-    (:func:`decode_scores` over the tokens' tag probabilities, as the detector decodes)."""
+    """Each text's token tags (argmax, from the window that owns each token) and its entities, decoded
+    by the detector from the tag probabilities."""
     import numpy as np
 
-    from stackwright.curate.pii.ner import decode_scores
-
-    scores = [np.zeros((len(e.ids), len(ner.tags)), dtype=np.float32) for e in prep.encodings]
-    for batch, out in zip(prep.batches, logits, strict=True):
+    probs = []
+    for out in logits:
         shifted = np.exp(out - out.max(-1, keepdims=True))
-        probs = shifted / shifted.sum(-1, keepdims=True)
-        for r, w in enumerate(batch.windows):
-            lo, hi = w.own_start - w.start, w.own_stop - w.start
-            scores[w.text][w.own_start : w.own_stop] = probs[r, 1 + lo : 1 + hi]
-    tags = [s.argmax(-1) for s in scores]
-    entities = [decode_scores(scores[i], e.offsets, text, ner.tags, ner.labels)
-                for i, (e, text) in enumerate(zip(prep.encodings, prep.texts, strict=True))]
-    return tags, entities
+        probs.append(shifted / shifted.sum(-1, keepdims=True))
+    scores = ner.token_scores(prep, probs)
+    return [s.argmax(-1) for s in scores], ner.decode(prep, scores)
 
 
 # --- the backends --------------------------------------------------------------------------------
@@ -239,7 +196,7 @@ class Tally:
 
 def run_backend(ner: NerModel, texts: Sequence[str], forward: Forward, tally: Tally) -> None:
     started = time.perf_counter()
-    prep = prepare(ner, texts)
+    prep = ner.prepare(texts)
     best = []
     for batch in prep.batches:
         t = time.perf_counter()
@@ -302,7 +259,7 @@ def main() -> None:
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in files]
     mb = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
 
-    first = prepare(ner, texts[:CALL])
+    first = ner.prepare(texts[:CALL])
     padded = [b for b in first.batches if (b.attention_mask == 0).any()] or first.batches
     export = export_onnx(ner, padded[-1], WORK / "model.onnx")
     onnx_run, ort_info = onnx_forward(ort, WORK / "model.onnx", args.threads)
@@ -317,7 +274,7 @@ def main() -> None:
     windows = batches = 0
     for k, i in enumerate(range(0, len(texts), CALL)):
         chunk = texts[i : i + CALL]
-        prep = prepare(ner, chunk)
+        prep = ner.prepare(chunk)
         windows += sum(len(b.windows) for b in prep.batches)
         batches += len(prep.batches)
         order = list(backends)[k % len(backends):] + list(backends)[: k % len(backends)]

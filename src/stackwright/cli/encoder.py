@@ -195,8 +195,8 @@ def ner_data_cmd(
         "--pseudo-label", metavar="RELEASE",
         help="Add files of a release labelled by the pattern detectors (EMAIL, IP_ADDRESS, KEY, PASSWORD "
              "only); repeatable.")] = None,
-    pseudo_limit: Annotated[int, typer.Option(min=1, help="Files taken from each --pseudo-label release.")
-                            ] = 1000,
+    pseudo_limit: Annotated[int, typer.Option(min=1, help="Files taken from each --pseudo-label release "
+                                              "(files over 20,000 characters are skipped).")] = 1000,
     import_files: Annotated[list[Path] | None, typer.Option(
         "--import", metavar="FILE",
         help="Add annotations: our JSONL, doccano JSONL, a Label Studio JSON export or spaCy JSONL; "

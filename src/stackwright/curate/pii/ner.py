@@ -46,6 +46,20 @@ class Window:
     own_stop: int
 
 
+@dataclass
+class Batch:
+    windows: list[Window]
+    input_ids: Any  # numpy (rows, longest) int64: [CLS] tokens [SEP], then [PAD]
+    attention_mask: Any
+
+
+@dataclass
+class Prepared:
+    texts: list[str]
+    encodings: list[Any]  # tokenizers.Encoding
+    batches: list[Batch]
+
+
 def plan_windows(text: int, length: int, width: int, overlap: int) -> list[Window]:
     """Windows of ``width`` tokens over ``length`` tokens, overlapping by ``overlap``; their owned
     ranges tile ``0..length``."""
@@ -148,31 +162,53 @@ class NerModel:
         self.batch_size = batch_size
         self.labels = frozenset(labels) if labels is not None else None
 
-    def predict(self, texts: Sequence[str]) -> list[list[Entity]]:
+    def prepare(self, texts: Sequence[str]) -> Prepared:
+        """The texts tokenized, cut into windows and padded into batches of similar length."""
         import numpy as np
-        import torch
 
         encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         windows = [w for i, e in enumerate(encodings)
                    for w in plan_windows(i, len(e.ids), self.width, min(OVERLAP, self.width // 2))]
-        scores = [np.zeros((len(e.ids), len(self.tags)), dtype=np.float32) for e in encodings]
         windows.sort(key=lambda w: w.stop - w.start)
-        with torch.inference_mode():
-            for b in range(0, len(windows), self.batch_size):
-                chunk = windows[b : b + self.batch_size]
-                longest = max(w.stop - w.start for w in chunk) + 2
-                ids = np.full((len(chunk), longest), self.pad, dtype=np.int64)
-                for r, w in enumerate(chunk):
-                    row = encodings[w.text].ids[w.start : w.stop]
-                    ids[r, : len(row) + 2] = [self.cls, *row, self.sep]
-                input_ids = torch.from_numpy(ids).to(self.device)
-                logits = self.model(input_ids=input_ids, attention_mask=(input_ids != self.pad).long()).logits
-                probs = logits.float().softmax(-1).cpu().numpy()
-                for r, w in enumerate(chunk):
-                    lo, hi = w.own_start - w.start, w.own_stop - w.start
-                    scores[w.text][w.own_start : w.own_stop] = probs[r, 1 + lo : 1 + hi]
+        prep = Prepared(list(texts), encodings, [])
+        for b in range(0, len(windows), self.batch_size):
+            chunk = windows[b : b + self.batch_size]
+            longest = max(w.stop - w.start for w in chunk) + 2
+            ids = np.full((len(chunk), longest), self.pad, dtype=np.int64)
+            for r, w in enumerate(chunk):
+                row = encodings[w.text].ids[w.start : w.stop]
+                ids[r, : len(row) + 2] = [self.cls, *row, self.sep]
+            prep.batches.append(Batch(chunk, ids, (ids != self.pad).astype(np.int64)))
+        return prep
+
+    def token_scores(self, prep: Prepared, probs: Sequence[Any]) -> list[Any]:
+        """Each text's tokens' tag probabilities, from the batches' (rows x positions x tags) ``probs``:
+        a token's from the window that owns it."""
+        import numpy as np
+
+        scores = [np.zeros((len(e.ids), len(self.tags)), dtype=np.float32) for e in prep.encodings]
+        for batch, p in zip(prep.batches, probs, strict=True):
+            for r, w in enumerate(batch.windows):
+                lo, hi = w.own_start - w.start, w.own_stop - w.start
+                scores[w.text][w.own_start : w.own_stop] = p[r, 1 + lo : 1 + hi]
+        return scores
+
+    def decode(self, prep: Prepared, scores: Sequence[Any]) -> list[list[Entity]]:
         return [decode_scores(scores[i], e.offsets, text, self.tags, self.labels)
-                for i, (e, text) in enumerate(zip(encodings, texts, strict=True))]
+                for i, (e, text) in enumerate(zip(prep.encodings, prep.texts, strict=True))]
+
+    def predict(self, texts: Sequence[str]) -> list[list[Entity]]:
+        import torch
+
+        prep = self.prepare(texts)
+        probs = []
+        with torch.inference_mode():
+            for batch in prep.batches:
+                input_ids = torch.from_numpy(batch.input_ids).to(self.device)
+                mask = torch.from_numpy(batch.attention_mask).to(self.device)
+                logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+                probs.append(logits.float().softmax(-1).cpu().numpy())
+        return self.decode(prep, self.token_scores(prep, probs))
 
 
 @functools.lru_cache(maxsize=4)
