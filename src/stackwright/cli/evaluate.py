@@ -74,12 +74,18 @@ def eval_pii_cmd(
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"PII detection on {cases.name}")
-    for column in ("label", "precision", "recall", "F1", "true", "predicted"):
+    table = Table(title=f"PII detection on {cases.name}",
+                  caption="strict: entities flagged example (reserved email domains) or dummy (guessable "
+                          "passwords, keys) dropped, with the predictions that match them")
+    for column in ("label", "precision", "recall", "F1", "true", "predicted", "strict P", "strict R",
+                   "strict F1", "flagged"):
         table.add_column(column, justify="right" if column != "label" else "left")
     for label, r in result["per_label"].items():
+        s = result["without_flagged"].get(label)
+        strict = [f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}",
+                  str(s["flagged_dropped"])] if s else ["", "", "", "0"]
         table.add_row(label, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
-                      str(r["reference"]), str(r["predicted"]))
+                      str(r["reference"]), str(r["predicted"]), *strict)
     out.print(table)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import build_ok, corpora_dir, read_manifest, read_rows, run_cli, write
+from helpers import build_ok, cli_env, corpora_dir, read_manifest, read_rows, run_cli, write
 from stackwright.config import PiiConfig
 from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS
 from stackwright.curate.pii.evaluate import score_cases
@@ -29,8 +29,8 @@ def test_email_and_ip_f1_on_the_presidio_cases() -> None:
 
 
 def test_email_finder_equals_the_expression() -> None:
-    """``find_emails`` tries the expression only at each ``@``; it must find what finditer finds."""
-    from stackwright.curate.pii.network import _EMAIL
+    """The candidates are tried only at each ``@``; they must be what finditer finds."""
+    from stackwright.curate.pii.network import _EMAIL, _email_candidates
 
     texts = [
         "a@b.co x.y@z.org é@x.com éa@x.com _a@x.com .a@x.com a.@x.com " + "l" * 70 + "@x.com",
@@ -39,7 +39,7 @@ def test_email_finder_equals_the_expression() -> None:
         ("x" * 63) + "@a.io " + ("y" * 64) + "@b.io " + ("z" * 65) + "@c.io",
     ]
     for text in texts:
-        assert [(e.start, e.end) for e in find_emails(text)] == [m.span() for m in _EMAIL.finditer(text)]
+        assert _email_candidates(text) == [m.span() for m in _EMAIL.finditer(text)]
 
 
 def test_email_shapes() -> None:
@@ -51,7 +51,42 @@ def test_email_shapes() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        # message ids are not mailboxes, in headers and in code that writes them
+        ("Message-ID: <4f2a.1234@mail.corp-mail.com>\nFrom: Jane <jane@corp-mail.com>",
+         ["jane@corp-mail.com"]),
+        ('headers = "Content-ID: " "<part1.3A9F@corp-mail.com>"', []),
+        ("References: <a1@host.org> <b2@host.org>\nTo: bob@host.org", ["bob@host.org"]),
+        ("id <6B7EC235-5B17-4CA8-B2B8-39290DEB43A3@host.org> from preferences: ann@host.org",
+         ["ann@host.org"]),
+        # credentials in a URL's user info, masked values
+        ('url = "https://ann:s3cret@db.corp-mail.com/x"; git = "ssh://git@host.org/repo"', []),
+        ("for <xxxx@xxxx.com>; from xxx@xxxx.xxx, XXXXX@EXXX.XXXX.XXX", []),
+        # obfuscated and encoded forms
+        ("Nick Galbreath -- nickg [at] modp [dot] com", ["nickg [at] modp [dot] com"]),
+        ("mail yusuke at shinyama dot jp or irvin DOT probst AT ensta-bretagne DOT fr",
+         ["yusuke at shinyama dot jp", "irvin DOT probst AT ensta-bretagne DOT fr"]),
+        ("look at example.com, user%40gmail.com and ann&#64;corp-mail.com",
+         ["user%40gmail.com", "ann&#64;corp-mail.com"]),
+    ],
+)
+def test_what_is_and_is_not_an_email(text: str, expected: list[str]) -> None:
+    assert [text[e.start:e.end] for e in find_emails(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("server at 93.184.216.34 answers", ["93.184.216.34"]),
+        # the address part of a CIDR or a zoned address; netmasks are not addresses
+        ('is_valid_cidr("192.168.1.0/24"), fe80::1%eth0', ["192.168.1.0", "fe80::1"]),
+        ("mask 255.255.255.0, 255.255.255.128, ffff:ffff:ffff:ffff:: and 255.255.255.255",
+         ["255.255.255.255"]),
+        # versions, OIDs, DOIs and section numbers run on past four parts or start with 0
+        ('agent "APT-HTTP/1.3 (0.8.10.3)", oid 2.5.29.37.1, doi=10.1.1.42.1234, 8.8.8.8.8', []),
+        ("curl --connect-to ::127.0.0.1: http://host/", ["127.0.0.1"]),
+        # "::" is the unspecified address only where it stands as one, not in slices or reST
+        ('bind("::", 80), [::], listen :: or ::/0', ["::", "::", "::", "::"]),
+        ("reversed = s[::-1]\nto your needs)::\n\n.. math ::\n  std::vector", []),
         ("version 1.2.3.4 of the tool", []),  # version-like
         ("version 1.2.3.4 of the dns server", ["1.2.3.4"]),  # ... unless dns/server is near
         ("route 300.1.1.1 is not valid", []),
@@ -138,6 +173,33 @@ def test_cli_redact_file_and_eval(tmp_path: Path) -> None:
     cases = write(tmp_path / "cases.jsonl", json.dumps(case) + "\n")
     result = json.loads(run_cli("eval", "pii", "--cases", cases, "--json").stdout)
     assert result["per_label"]["EMAIL"]["f1"] == 1.0
+
+
+def _entity(text: str, value: str, label: str, **flags: bool) -> dict[str, object]:
+    start = text.index(value)
+    return {"start": start, "end": start + len(value), "label": label, **flags}
+
+
+def test_eval_scores_flagged_entities_both_ways(tmp_path: Path) -> None:
+    """Example-domain emails and dummy passwords count as entities in ``per_label`` and are dropped
+    (with the predictions that match them) in ``without_flagged``; the table shows both."""
+    text = 'ADMIN = "jane@corp-mail.com"\nDEMO = "demo@example.org"\nDB = "postgres://app:changeme@db/x"\n'
+    case = {"text": text, "entities": [
+        _entity(text, "jane@corp-mail.com", EMAIL), _entity(text, "demo@example.org", EMAIL, example=True),
+        _entity(text, "changeme", "PASSWORD", dummy=True)]}
+    cases = write(tmp_path / "cases.jsonl", json.dumps(case) + "\n")
+    result = score_cases(cases)
+    found_password = result["per_label"]["PASSWORD"]["true_positives"]
+    assert result["per_label"][EMAIL] | {"f1": None} == {
+        "precision": 1.0, "recall": 1.0, "f1": None, "true_positives": 2, "reference": 2, "predicted": 2}
+    strict = result["without_flagged"]
+    email = strict[EMAIL]
+    assert (email["reference"], email["predicted"], email["flagged_dropped"]) == (1, 1, 1)
+    assert strict["PASSWORD"]["reference"] == 0 and strict["PASSWORD"]["flagged_dropped"] == 1
+    assert strict["PASSWORD"]["predicted"] == result["per_label"]["PASSWORD"]["predicted"] - found_password
+    proc = run_cli("eval", "pii", "--cases", cases, env=cli_env() | {"COLUMNS": "160"})
+    assert proc.returncode == 0, proc.stderr
+    assert "strict F1" in proc.stdout and "flagged" in proc.stdout
 
 
 def test_build_with_the_pii_step_redacts_and_counts(tmp_path: Path) -> None:

@@ -30,8 +30,8 @@ _HEX = r"[0-9A-Fa-f]{0,4}"
 _IP = re.compile(
     r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)"  # cheap rejection at most positions
     r"(?P<v6>(?:" + _HEX + r":){2,6}" + _IPV4 + r"|(?:" + _HEX + r":){2,7}" + _HEX + r")"
-    r"(?P<zone>%[\w.]+)?(?P<prefix>/\d{1,3})?(?![\w:])"
-    r"|(?<![\w.])(?=\d{1,3}\.\d)(?P<v4>" + _IPV4 + r")(?P<prefix4>/\d{1,2})?(?![\w]|\.\d+\.)"
+    r"(?P<zone>%[\w.]+)?(?P<prefix>/\d{1,3})?(?![\w:]|\.\d)"
+    r"|(?<![\w.])(?=\d{1,3}\.\d)(?P<v4>" + _IPV4 + r")(?P<prefix4>/\d{1,2})?(?![\w]|\.\d)"
 )
 _VERSION_WORDS = re.compile(r"(?i)\b(?:version|ver|v|release|rev)\b")
 _SERVER_WORDS = re.compile(r"(?i)dns|server")
@@ -48,10 +48,10 @@ REDACTED_SCOPES = frozenset({"global"})
 _LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
 
 
-def find_emails(text: str) -> list[Entity]:
-    """What ``_EMAIL.finditer`` finds, tried only at each ``@``: a match must start where the run of
+def _email_candidates(text: str) -> list[tuple[int, int]]:
+    """The spans ``_EMAIL.finditer`` finds, tried only at each ``@``: a match must start where the run of
     local-part characters before the ``@`` starts (its look-behind refuses any other start)."""
-    out: list[Entity] = []
+    out: list[tuple[int, int]] = []
     at = text.find("@")
     cursor = 0
     while at >= 0:
@@ -61,10 +61,76 @@ def find_emails(text: str) -> list[Entity]:
         if at - start <= 64 and start < at:
             m = _EMAIL.match(text, start)
             if m is not None:
-                out.append(Entity(m.start(), m.end(), EMAIL, "email"))
+                out.append(m.span())
                 cursor = m.end()
         at = text.find("@", max(at + 1, cursor))
     return out
+
+
+def find_emails(text: str) -> list[Entity]:
+    """Email addresses, plain and obfuscated (``jane at example dot org``, ``jane%40example.org``), less
+    what has an address's shape but is not one (:func:`not_an_address`)."""
+    spans = [s for s in _email_candidates(text) if not not_an_address(text, *s)]
+    obfuscated = obfuscated_emails(text)
+    if obfuscated:
+        spans = sorted([*spans, *(o for o in obfuscated
+                                  if all(o[1] <= s[0] or o[0] >= s[1] for s in spans))])
+    return [Entity(start, end, EMAIL, "email") for start, end in spans]
+
+
+# Headers and fields whose values are message ids, not mailboxes: ``Message-ID: <uuid@host>``.
+_ID_FIELD = re.compile(r"(?i)(?<![A-Za-z])(?:(?:resent-)?message[-_ ]?id|content[-_ ]?id|msg[-_ ]?id"
+                       r"|in[-_]reply[-_]to|references)")
+# What may stand between the field name and the id: separators, quotes, string escapes and
+# concatenation, and other ids of the same field (``References: <a@b> <c@d>``).
+_ID_GAP = re.compile(r"""(?:[\s:="'+,;\\]|\\[rnt]|<[^<>\s]*>)*<?\Z""")
+# A URL's authority up to the user info: ``scheme://user:`` (then the password) or ``scheme://``.
+_USERINFO = re.compile(r"[A-Za-z][\w+.\-]*://(?:[^\s/@:]*:)?\Z")
+_MACHINE_ID = re.compile(r"[0-9A-Fa-f._\-]{16,}")
+
+
+def not_an_address(text: str, start: int, end: int) -> bool:
+    """Whether an email-shaped span is something else: a message id (after a ``Message-ID`` or
+    ``Content-ID`` field, or a local part of 16+ hex digits such as a UUID), the user info of a URL
+    (``https://user:secret@host``: a credential), or a masked value (``xxxx@xxxx.com``)."""
+    value = text[start:end]
+    local = value[:value.index("@")]
+    before = text[max(0, start - 200):start]
+    if _USERINFO.search(before[-120:]):
+        return True
+    if _MACHINE_ID.fullmatch(local) and sum(c.isdigit() for c in local) >= 4:
+        return True
+    letters = [c for c in value[:value.rindex(".")] if c.isalnum()]  # the top-level domain aside
+    if sum(c in "xX" for c in letters) >= 0.8 * len(letters):
+        return True
+    ends = [m.end() for m in _ID_FIELD.finditer(before)]
+    return bool(ends) and _ID_GAP.match(before, ends[-1]) is not None
+
+
+_DOT = r"(?:\s*(?:\[dot\]|\(dot\)|\{dot\}|<dot>)\s*| dot | DOT |\.)"
+_OBFUSCATED = [
+    # local [at] domain.tld, local (at) domain (dot) tld, ...
+    re.compile(r"(?<![\w.+\-])[A-Za-z0-9][\w.+\-]{0,63}\s*(?:\[at\]|\(at\)|\{at\}|<at>)\s*"
+               r"(?:[A-Za-z0-9][A-Za-z0-9\-]*" + _DOT + r")+[A-Za-z]{2,24}(?![\w\-])", re.IGNORECASE),
+    # local at domain dot tld (the spelled-out dots keep "look at example.com" out)
+    re.compile(r"(?<![\w.+\-])[A-Za-z0-9][\w.+\-]{0,63}(?:(?: dot | DOT )[\w+\-]+)* (?:at|AT) "
+               r"(?:[A-Za-z0-9][A-Za-z0-9\-]*(?: dot | DOT ))+[A-Za-z]{2,24}(?![\w\-])"),
+    # percent-encoded or HTML-entity at signs
+    re.compile(r"(?<![\w.+\-])[A-Za-z0-9][\w.+\-]{0,63}(?:%40|&#64;|&#x40;)"
+               r"(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,24}(?![\w\-])", re.IGNORECASE),
+]
+
+
+def obfuscated_emails(text: str) -> list[tuple[int, int]]:
+    """Spans of addresses written around spam filters or encoded; each form's expression runs only when
+    the text holds its marker (plain ``in`` tests, so most texts cost nothing)."""
+    wanted = ("at]" in text or "at)" in text or "at}" in text or "at>" in text or "AT]" in text
+              or "AT)" in text, " dot " in text or " DOT " in text, "%40" in text or "&#" in text)
+    spans: list[tuple[int, int]] = []
+    for expression, want in zip(_OBFUSCATED, wanted, strict=True):
+        if want:
+            spans.extend(m.span() for m in expression.finditer(text))
+    return spans
 
 
 # Where an address can start: the look-aheads of the two branches of _IP (for Hyperscan's pass).
@@ -90,25 +156,56 @@ def _ip_matches(text: str) -> Iterator[re.Match[str]]:
 
 
 def find_ips(text: str, redact_scopes: frozenset[str] = REDACTED_SCOPES) -> list[Entity]:
+    """IP addresses: the address alone (a CIDR's ``/prefix`` and an IPv6 ``%zone`` are not part of the
+    span), less netmasks, ``0.x.y.z`` version-like numbers, dates and BigCode's version strings."""
     if "." not in text and ":" not in text:
         return []
     out: list[Entity] = []
     for m in _ip_matches(text):
         v6 = m.group("v6")
         value = v6 if v6 is not None else m.group("v4")
-        if not any(c.isdigit() for c in value) and value != "::":
+        if value == "::":
+            if not _bare_unspecified(text, m.start()):
+                continue  # reStructuredText's "::", C++'s "::", ...
+        elif not any(c.isdigit() for c in value):
             continue  # BigCode: an address has a digit ("::" aside, the unspecified address)
         if v6 is not None and value.endswith(":") and not value.endswith("::"):
             value = value[:-1]  # "fe80::1:" at the end of a sentence
         scope = ip_scope(value)
-        if scope is None:
+        if scope is None or _netmask(value):
             continue
-        if v6 is None and (_DATE_LIKE.match(value) or _looks_like_version(text, m.start(), m.end())):
-            continue
-        end = m.start() + len(value) + len(m.group("zone") or "") + len(m.group("prefix") or "") \
-            if v6 is not None else m.end()
-        out.append(Entity(m.start(), end, IP_ADDRESS, scope, scope in redact_scopes))
+        if v6 is None and (_DATE_LIKE.match(value) or (value.startswith("0.") and value != "0.0.0.0")
+                           or _looks_like_version(text, m.start(), m.end())):
+            continue  # 0.0.0.0/8 holds no address a program names, but "0.8.10.3" is a version
+        out.append(Entity(m.start(), m.start() + len(value), IP_ADDRESS, scope, scope in redact_scopes))
     return out
+
+
+def _bare_unspecified(text: str, start: int) -> bool:
+    """Whether a bare ``::`` is the unspecified address: quoted or bracketed (``"::"``, ``[::]``,
+    ``("::", 80)``), standing alone in a sentence (``bind to :: or 0.0.0.0``), or the start of a prefix
+    (``::/0``); not reStructuredText's ``text::`` before a literal block."""
+    before = text[start - 1] if start else ""
+    after = text[start + 2:start + 3]
+    quoted = before in ("\"", "'", "[", "`", "(", "=") and after in ("\"", "'", "]", "`", ":", ")")
+    if after == "/" or quoted:
+        return True
+    return before in ("", " ", "\t", "\n") and after in ("", " ", "\t", ",", ";", ")")  # not "text::\n"
+
+
+def _netmask(value: str) -> bool:
+    """A netmask: ones then zeros, starting with a full first group (``255.255.255.0``,
+    ``ffff:ffff:ffff:ffff::``); the broadcast and all-ones addresses are addresses."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    bits = address.max_prefixlen
+    n = int(address)
+    if n == (1 << bits) - 1 or n >> (bits - 8) != 0xFF:
+        return False
+    inverted = ~n & ((1 << bits) - 1)
+    return inverted & (inverted + 1) == 0
 
 
 def _looks_like_version(text: str, start: int, end: int) -> bool:
