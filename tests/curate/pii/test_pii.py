@@ -60,6 +60,7 @@ def test_email_shapes() -> None:
          ["ann@host.org"]),
         # credentials in a URL's user info, masked values
         ('url = "https://ann:s3cret@db.corp-mail.com/x"; git = "ssh://git@host.org/repo"', []),
+        ("git clone git@github.com:owner/repo.git, or write to ann@host.org: soon", ["ann@host.org"]),
         ("for <xxxx@xxxx.com>; from xxx@xxxx.xxx, XXXXX@EXXX.XXXX.XXX", []),
         # obfuscated and encoded forms
         ("Nick Galbreath -- nickg [at] modp [dot] com", ["nickg [at] modp [dot] com"]),
@@ -84,9 +85,12 @@ def test_what_is_and_is_not_an_email(text: str, expected: list[str]) -> None:
         # versions, OIDs, DOIs and section numbers run on past four parts or start with 0
         ('agent "APT-HTTP/1.3 (0.8.10.3)", oid 2.5.29.37.1, doi=10.1.1.42.1234, 8.8.8.8.8', []),
         ("curl --connect-to ::127.0.0.1: http://host/", ["127.0.0.1"]),
+        ('ObjectIdentifier("2.5.4.42"), "contentVersion": "1.0.0.0", Changes in 1.2.3.2, § 7.4.3.3', []),
+        ("typing-extensions>=3.10.0.0; x ~= 1.2.3.4\n[[host_name(N)]] kernel void ::   \\", []),
         # "::" is the unspecified address only where it stands as one, not in slices or reST
-        ('bind("::", 80), [::], listen :: or ::/0', ["::", "::", "::", "::"]),
+        ('sock.bind(("::", 80)), [::], listen on :: or ::/0; host = ::1', ["::", "::", "::", "::", "::1"]),
         ("reversed = s[::-1]\nto your needs)::\n\n.. math ::\n  std::vector", []),
+        ('Programming Language :: Python\nname.split("::")\nq[..., 1::2], a[::2, 0::3], b[2::]', []),
         ("version 1.2.3.4 of the tool", []),  # version-like
         ("version 1.2.3.4 of the dns server", ["1.2.3.4"]),  # ... unless dns/server is near
         ("route 300.1.1.1 is not valid", []),

@@ -33,7 +33,9 @@ _IP = re.compile(
     r"(?P<zone>%[\w.]+)?(?P<prefix>/\d{1,3})?(?![\w:]|\.\d)"
     r"|(?<![\w.])(?=\d{1,3}\.\d)(?P<v4>" + _IPV4 + r")(?P<prefix4>/\d{1,2})?(?![\w]|\.\d)"
 )
-_VERSION_WORDS = re.compile(r"(?i)\b(?:version|ver|v|release|rev)\b")
+# BigCode's version words, and the other names of dotted numbers: OIDs, changelog and section numbers.
+_VERSION_WORDS = re.compile(r"(?i)version|\b(?:ver|v|release|rev|oid|changes in|section|chapter)\b"
+                            r"|objectidentifier|§")
 _SERVER_WORDS = re.compile(r"(?i)dns|server")
 _DATE_LIKE = re.compile(r"^\d{1,4}[.\-/]\d{1,2}[.\-/]\d{1,4}$")
 # Popular public resolvers: detected, not redacted (BigCode's list and the usual suspects).
@@ -86,17 +88,19 @@ _ID_FIELD = re.compile(r"(?i)(?<![A-Za-z])(?:(?:resent-)?message[-_ ]?id|content
 _ID_GAP = re.compile(r"""(?:[\s:="'+,;\\]|\\[rnt]|<[^<>\s]*>)*<?\Z""")
 # A URL's authority up to the user info: ``scheme://user:`` (then the password) or ``scheme://``.
 _USERINFO = re.compile(r"[A-Za-z][\w+.\-]*://(?:[^\s/@:]*:)?\Z")
+_SCP_PATH = re.compile(r":[\w~.\-]*/")  # git@github.com:owner/repo.git: an SSH address, not a mailbox
 _MACHINE_ID = re.compile(r"[0-9A-Fa-f._\-]{16,}")
 
 
 def not_an_address(text: str, start: int, end: int) -> bool:
     """Whether an email-shaped span is something else: a message id (after a ``Message-ID`` or
     ``Content-ID`` field, or a local part of 16+ hex digits such as a UUID), the user info of a URL
-    (``https://user:secret@host``: a credential), or a masked value (``xxxx@xxxx.com``)."""
+    (``https://user:secret@host``: a credential) or of an scp-style SSH address
+    (``git@github.com:owner/repo``), or a masked value (``xxxx@xxxx.com``)."""
     value = text[start:end]
     local = value[:value.index("@")]
     before = text[max(0, start - 200):start]
-    if _USERINFO.search(before[-120:]):
+    if _USERINFO.search(before[-120:]) or _SCP_PATH.match(text, end):
         return True
     if _MACHINE_ID.fullmatch(local) and sum(c.isdigit() for c in local) >= 4:
         return True
@@ -167,7 +171,7 @@ def find_ips(text: str, redact_scopes: frozenset[str] = REDACTED_SCOPES) -> list
         if value == "::":
             if not _bare_unspecified(text, m.start()):
                 continue  # reStructuredText's "::", C++'s "::", ...
-        elif not any(c.isdigit() for c in value):
+        elif not any(c.isdigit() for c in value) or (v6 is not None and _slice_like(value)):
             continue  # BigCode: an address has a digit ("::" aside, the unspecified address)
         if v6 is not None and value.endswith(":") and not value.endswith("::"):
             value = value[:-1]  # "fe80::1:" at the end of a sentence
@@ -175,22 +179,41 @@ def find_ips(text: str, redact_scopes: frozenset[str] = REDACTED_SCOPES) -> list
         if scope is None or _netmask(value):
             continue
         if v6 is None and (_DATE_LIKE.match(value) or (value.startswith("0.") and value != "0.0.0.0")
+                           or _REQUIREMENT.search(text, max(0, m.start() - 3), m.start()) is not None
                            or _looks_like_version(text, m.start(), m.end())):
             continue  # 0.0.0.0/8 holds no address a program names, but "0.8.10.3" is a version
         out.append(Entity(m.start(), m.start() + len(value), IP_ADDRESS, scope, scope in redact_scopes))
     return out
 
 
+# Words that make a bare "::" read as an address on its line ("bind to ::", host="::").
+_ADDRESS_WORDS = re.compile(r"(?i)(?<![a-z])(?:hosts?|addr|address(?:es)?|bind|listen(?:ing)?|ip|ipv6|inet6?"
+                            r"|server|socket|interfaces?|unspecified)(?![a-z_])")
+_REQUIREMENT = re.compile(r"(?:[<>=~!]=|[<>^~])\s*\Z")  # "pkg>=3.10.0.0", "^1.2.3.4": a version
+_SLICE_LIKE = re.compile(r"\d{0,3}::\d{1,3}|\d{1,3}::")
+
+
 def _bare_unspecified(text: str, start: int) -> bool:
-    """Whether a bare ``::`` is the unspecified address: quoted or bracketed (``"::"``, ``[::]``,
-    ``("::", 80)``), standing alone in a sentence (``bind to :: or 0.0.0.0``), or the start of a prefix
-    (``::/0``); not reStructuredText's ``text::`` before a literal block."""
+    """Whether a bare ``::`` is the unspecified address: the start of a prefix (``::/0``), a bracketed
+    host (``[::]``), or quoted or standing alone on a line that speaks of addresses (``bind("::", 80)``,
+    ``listen on :: or 0.0.0.0``). Not a slice (``a[::2]``), a separator (``Language :: Python``,
+    ``s.split("::")``, C++'s ``std::``) or reStructuredText's ``text::``."""
     before = text[start - 1] if start else ""
     after = text[start + 2:start + 3]
-    quoted = before in ("\"", "'", "[", "`", "(", "=") and after in ("\"", "'", "]", "`", ":", ")")
-    if after == "/" or quoted:
+    if after == "/" or (before == "[" and after == "]"):
         return True
-    return before in ("", " ", "\t", "\n") and after in ("", " ", "\t", ",", ";", ")")  # not "text::\n"
+    line = text[text.rfind("\n", 0, start) + 1:start + 60].split("\n", 1)[0]
+    if not _ADDRESS_WORDS.search(line):
+        return False
+    quoted = before in ("\"", "'", "`") and after == before
+    alone = before in ("", " ", "\t", "\n", "=") and after in ("", " ", "\t", ",", ";", ")")
+    return quoted or alone
+
+
+def _slice_like(value: str) -> bool:
+    """``1::2``, ``::3``, ``0::`` : a Python or NumPy slice has the shape of a compressed IPv6 address of
+    one or two short decimal groups; the loopback ``::1`` is kept."""
+    return value != "::1" and _SLICE_LIKE.fullmatch(value) is not None
 
 
 def _netmask(value: str) -> bool:
