@@ -37,8 +37,6 @@ MAX_LINES = 600
 LONG_MODULES = {
     "stackwright/release/attribution.py": "one index: the build, the query and the exact confirmation share "
                                           "its hashing, winnowing and block layout",
-    "stackwright/curate/pii/secrets.py": "one detector: the provider formats, the two trigger passes and the "
-                                         "entropy filters are read together when a rule changes",
 }
 
 

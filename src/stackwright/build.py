@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-import stackwright.curate  # noqa: F401  (registers the steps)
+import stackwright.curate.all_steps  # noqa: F401  (registers the steps)
 from stackwright.config import BuildConfig, ConfigError, DecontaminateConfig
 from stackwright.dataset.manifest import (
     FORMAT_VERSION,

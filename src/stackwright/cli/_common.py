@@ -159,13 +159,25 @@ MAX_TEXT_INPUT = 256_000_000  # a file or standard input given to scan, redact o
 def read_text_argument(source: str | Path) -> str:
     """The text of a file a command was given (``-``: standard input), decoded as license and PII tools
     decode files (BOMs, UTF-16, legacy 8-bit encodings); a one-line error when it is not text."""
-    from stackwright.curate.licenses.matcher import decode_license_bytes
     from stackwright.files import read_user_bytes
 
-    text = decode_license_bytes(read_user_bytes(source, MAX_TEXT_INPUT))
+    text = decode_text(read_user_bytes(source, MAX_TEXT_INPUT))
     if text is None:
         fail(f"{source}: not decodable text")
     return text
+
+
+def decode_text(data: bytes) -> str | None:
+    """``decode_license_bytes``, with plain UTF-8 (the usual case) decoded here: without the BOM, as the
+    license decoder gives it, and without loading the license matcher at start-up."""
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            pass
+    from stackwright.curate.licenses.matcher import decode_license_bytes
+
+    return decode_license_bytes(data)
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -104,28 +106,73 @@ def lang_detect_cmd(
 
 @pii_app.command("scan")
 def pii_scan_cmd(
-    path: Annotated[str, typer.Argument(help="A file, or - for standard input.")] = "-",
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="Files or folders (every file below, hidden ones left out), or - for standard input.",
+        show_default="-")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     show_values: Annotated[bool, typer.Option(help="Include the detected values (careful).")] = False,
 ) -> None:
-    """Find emails, IP addresses, keys and passwords; character offsets into the decoded text."""
+    """Find emails, IP addresses, keys and passwords; character offsets into the decoded text.
+
+    One file (or standard input) prints its entities; several files or a folder print each file's, with
+    its path (JSON: one object per file). Files that are not text are skipped and counted on stderr."""
     from stackwright.curate.pii.scan import scan
 
-    text = read_text_argument(path)
-    records: list[dict[str, Any]] = []
-    for e in scan(text):
-        record: dict[str, Any] = {**e.to_json(), "rule": e.detail, "redact": e.redact}
-        if show_values:
-            record["value"] = text[e.start:e.end]
-        records.append(record)
+    sources = paths or ["-"]
+    single = len(sources) == 1 and (sources[0] == "-" or not Path(sources[0]).is_dir())
+    files: list[dict[str, Any]] = []
+    skipped = 0
+    for source in _scan_sources(sources):
+        if single:
+            text: str | None = read_text_argument(source)
+        else:
+            text = _read_text_or_none(source)
+            if text is None:
+                skipped += 1
+                continue
+        records: list[dict[str, Any]] = []
+        for e in scan(text):
+            record: dict[str, Any] = {**e.to_json(), "rule": e.detail, "redact": e.redact}
+            if show_values:
+                record["value"] = text[e.start:e.end]
+            records.append(record)
+        files.append({"path": str(source), "entities": records})
+    if skipped:
+        err.print(f"skipped {skipped} file(s) that are not text or too large", highlight=False)
     if as_json:
-        print_json({"entities": records}, indent=None)
+        print_json({"entities": files[0]["entities"]} if single else {"files": files}, indent=None)
         return
-    for r in records:
-        shown = f"  {r['value']!r}" if show_values else ""
-        out.print(f"{r['start']}-{r['end']} {r['label']} ({r['rule']}){shown}", highlight=False)
-    if not records:
+    for f in files:
+        prefix = "" if single else f"{f['path']}:"
+        for r in f["entities"]:
+            shown = f"  {r['value']!r}" if show_values else ""
+            out.print(f"{prefix}{r['start']}-{r['end']} {r['label']} ({r['rule']}){shown}", **PLAIN)
+    if not any(f["entities"] for f in files):
         out.print("no PII or secrets found")
+
+
+def _scan_sources(sources: list[str]) -> Iterator[str]:
+    """The files named, and the files below the folders named (sorted; hidden names left out)."""
+    for source in sources:
+        path = Path(source)
+        if source != "-" and path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                yield from (os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
+        else:
+            yield source
+
+
+def _read_text_or_none(source: str) -> str | None:
+    from stackwright.cli._common import MAX_TEXT_INPUT, decode_text
+    from stackwright.files import FileReadError, read_user_bytes
+
+    try:
+        return decode_text(read_user_bytes(source, MAX_TEXT_INPUT))
+    except FileReadError:
+        if not Path(source).exists():
+            raise
+        return None
 
 
 @pii_app.command("redact")

@@ -112,29 +112,58 @@ def not_an_address(text: str, start: int, end: int) -> bool:
 
 
 _DOT = r"(?:\s*(?:\[dot\]|\(dot\)|\{dot\}|<dot>)\s*| dot | DOT |\.)"
+_LOCAL = r"(?<![\w.+\-])[A-Za-z0-9][\w.+\-]{0,63}"
+_TLD = r"[A-Za-z]{2,24}(?![\w\-])"
+# Each form: its at-sign markers, the local part that ends where a marker starts, the domain that
+# starts where it ends.
 _OBFUSCATED = [
     # local [at] domain.tld, local (at) domain (dot) tld, ...
-    re.compile(r"(?<![\w.+\-])[A-Za-z0-9][\w.+\-]{0,63}\s*(?:\[at\]|\(at\)|\{at\}|<at>)\s*"
-               r"(?:[A-Za-z0-9][A-Za-z0-9\-]*" + _DOT + r")+[A-Za-z]{2,24}(?![\w\-])", re.IGNORECASE),
+    (("[at]", "(at)", "{at}", "<at>", "[AT]", "(AT)", "{AT}", "<AT>"), re.compile(_LOCAL + r"\s*\Z"),
+     re.compile(r"\s*(?:[A-Za-z0-9][A-Za-z0-9\-]*" + _DOT + r")+" + _TLD, re.IGNORECASE)),
     # local at domain dot tld (the spelled-out dots keep "look at example.com" out)
-    re.compile(r"(?<![\w.+\-])[A-Za-z0-9][\w.+\-]{0,63}(?:(?: dot | DOT )[\w+\-]+)* (?:at|AT) "
-               r"(?:[A-Za-z0-9][A-Za-z0-9\-]*(?: dot | DOT ))+[A-Za-z]{2,24}(?![\w\-])"),
+    ((" at ", " AT "), re.compile(_LOCAL + r"(?:(?: dot | DOT )[\w+\-]+)*\Z"),
+     re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9\-]*(?: dot | DOT ))+" + _TLD)),
     # percent-encoded or HTML-entity at signs
-    re.compile(r"(?<![\w.+\-])[A-Za-z0-9][\w.+\-]{0,63}(?:%40|&#64;|&#x40;)"
-               r"(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,24}(?![\w\-])", re.IGNORECASE),
+    (("%40", "&#64;", "&#x40;", "&#X40;"), re.compile(_LOCAL + r"\Z"),
+     re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+" + _TLD)),
 ]
 
 
+# One pass finds every form's marker: (?i) [at] (at) {at} <at>, " dot ", %40, &#64;, &#x40;.
+_MARKS = TriggerScanner([Trigger(r"[\[({<]at[\])}>]"), Trigger(r" dot "), Trigger(r"%40|&#x?(?:64|40);")],
+                        caseless=True)
+
+
 def obfuscated_emails(text: str) -> list[tuple[int, int]]:
-    """Spans of addresses written around spam filters or encoded; each form's expression runs only when
-    the text holds its marker (plain ``in`` tests, so most texts cost nothing)."""
-    wanted = ("at]" in text or "at)" in text or "at}" in text or "at>" in text or "AT]" in text
-              or "AT)" in text, " dot " in text or " DOT " in text, "%40" in text or "&#" in text)
+    """Spans of addresses written around spam filters or encoded. One trigger pass finds the markers;
+    the domain is matched after an at-sign marker and the local part before it."""
+    if "at" not in text and "AT" not in text and "%40" not in text and "&#" not in text:
+        return []
+    hits = _MARKS.scan(text)
+    if not hits:
+        return []
     spans: list[tuple[int, int]] = []
-    for expression, want in zip(_OBFUSCATED, wanted, strict=True):
-        if want:
-            spans.extend(m.span() for m in expression.finditer(text))
-    return spans
+    (_, local1, domain1), (_, local2, domain2), (_, local3, domain3) = _OBFUSCATED
+    for start, end, index in hits:
+        if index == 0:
+            _join(text, start, end, local1, domain1, spans)
+        elif index == 2:
+            _join(text, start, end, local3, domain3, spans)
+    if any(index == 1 for _s, _e, index in hits):  # "local at domain dot tld"
+        for marker in (" at ", " AT "):
+            at = text.find(marker)
+            while at >= 0:
+                _join(text, at, at + len(marker), local2, domain2, spans)
+                at = text.find(marker, at + len(marker))
+    return sorted(set(spans))
+
+
+def _join(text: str, start: int, end: int, local: re.Pattern[str], domain: re.Pattern[str],
+          spans: list[tuple[int, int]]) -> None:
+    tail = domain.match(text, end)
+    head = local.search(text, max(0, start - 200), start) if tail is not None else None
+    if head is not None and tail is not None:
+        spans.append((head.start(), tail.end()))
 
 
 # Where an address can start: the look-aheads of the two branches of _IP (for Hyperscan's pass).

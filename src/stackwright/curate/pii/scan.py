@@ -20,10 +20,13 @@ import hmac
 import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from stackwright.config import PiiConfig
 from stackwright.curate.pii.entities import EMAIL, IP_ADDRESS, KEY, NAME, PASSWORD, USERNAME, Entity
-from stackwright.curate.pii.network import find_emails, find_ips
+from stackwright.curate.pii.network import REDACTED_SCOPES, find_emails, find_ips
+
+if TYPE_CHECKING:  # the settings (pydantic) are loaded when given or needed: a tenth of a second of start-up
+    from stackwright.config import PiiConfig
 
 _PRIORITY = {KEY: 0, PASSWORD: 1, EMAIL: 2, IP_ADDRESS: 3, NAME: 4, USERNAME: 5}
 
@@ -34,7 +37,7 @@ Detector = Callable[[Sequence[str]], list[list[Entity]]]
 DETECTORS: dict[str, Callable[[PiiConfig], Detector]] = {}  # name -> factory
 
 
-Factory = Callable[[PiiConfig], Detector]
+Factory = Callable[["PiiConfig"], Detector]
 
 
 def register_detector(name: str) -> Callable[[Factory], Factory]:
@@ -70,6 +73,12 @@ def extra_detectors(config: PiiConfig) -> list[Detector]:
     return [DETECTORS[name](config) for name in config.detectors]
 
 
+def _default_config() -> PiiConfig:
+    from stackwright.config import PiiConfig
+
+    return PiiConfig()
+
+
 def scan(text: str, config: PiiConfig | None = None) -> list[Entity]:
     """Every entity in ``text``, sorted by position, without overlaps."""
     return scan_many([text], config)[0]
@@ -79,10 +88,10 @@ def scan_many(texts: Sequence[str], config: PiiConfig | None = None) -> list[lis
     """:func:`scan` of each text; the extra detectors run once over the whole batch."""
     from stackwright.curate.pii.secrets import find_secrets
 
-    config = config or PiiConfig()
-    scopes = frozenset(config.ip_redact_scopes)
+    # No settings: the defaults (PiiConfig's redacted IP scopes, no extra detector), without loading them.
+    scopes = REDACTED_SCOPES if config is None else frozenset(config.ip_redact_scopes)
     found = [resolve_overlaps([*find_secrets(t), *find_emails(t), *find_ips(t, scopes)]) for t in texts]
-    for detector in extra_detectors(config) if config.detectors else ():
+    for detector in extra_detectors(config) if config is not None and config.detectors else ():
         for i, extra in enumerate(detector(texts)):
             kept = [e for e in resolve_overlaps(extra)
                     if all(e.end <= c.start or e.start >= c.end for c in found[i])]
@@ -107,7 +116,7 @@ def _mode(config: PiiConfig, label: str) -> str:
 
 def redact(text: str, entities: list[Entity], config: PiiConfig | None = None) -> tuple[str, Counter[str]]:
     """The text with the entities the policy redacts replaced; counts of replaced entities by class."""
-    config = config or PiiConfig()
+    config = config or _default_config()
     key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).digest()
     parts: list[str] = []
     counts: Counter[str] = Counter()

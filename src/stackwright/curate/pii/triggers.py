@@ -4,7 +4,8 @@ The secret detectors first find cheap literal triggers (``ghp_``, ``AKIA``, a qu
 base64 characters, ``password``...) and only then run a rule's anchored expression at each trigger.
 Finding the triggers is most of the work, so it runs on Hyperscan (Intel's multi-pattern regex engine,
 the ``hyperscan`` package) when it is installed: all patterns in one compiled database, one SIMD pass
-over the UTF-8 bytes. Without it, the same patterns run as one Python ``re`` alternation.
+over the UTF-8 bytes. The compiled database is kept in the user's cache folder for the next process
+(``pattern_cache``). Without it, the same patterns run as one Python ``re`` alternation.
 
 Both engines return exactly what ``re.finditer`` over the alternation returns: leftmost matches, the
 first alternative (then the longest) winning at a position, scanning on after each match. Hyperscan
@@ -19,8 +20,6 @@ from __future__ import annotations
 import os
 import re
 from typing import Any, NamedTuple
-
-import numpy as np
 
 __all__ = ["Trigger", "TriggerScanner", "hyperscan_available"]
 
@@ -53,15 +52,19 @@ class TriggerScanner:
         self.engine = engine or ("hyperscan" if hyperscan_available() else "re")
         # One plain alternation (named groups would cost re its literal prefix scan), and each trigger
         # on its own to tell which alternative matched.
-        sources = [t.pattern + (f"(?={t.ahead})" if t.ahead else "") for t in triggers]
-        self._re = re.compile("|".join(sources))
-        self._each = [re.compile(source) for source in sources]
+        # Compiled on first use: with Hyperscan they are never needed.
+        self._sources = [t.pattern + (f"(?={t.ahead})" if t.ahead else "") for t in triggers]
+        self._re: re.Pattern[str] | None = None
+        self._each: list[re.Pattern[str]] = []
         self._hs: Any = None
         self._scratch: Any = None
 
     def scan(self, text: str) -> list[tuple[int, int, int]]:
         if self.engine == "hyperscan":
             return self._scan_hyperscan(text)
+        if self._re is None:
+            self._re = re.compile("|".join(self._sources))
+            self._each = [re.compile(source) for source in self._sources]
         haystack = _ascii_lower(text) if self.caseless else text
         out = []
         single = len(self._each) == 1
@@ -75,14 +78,19 @@ class TriggerScanner:
         if self._hs is None:
             import hyperscan
 
-            db = hyperscan.Database()
-            flags = hyperscan.HS_FLAG_SOM_LEFTMOST | (hyperscan.HS_FLAG_CASELESS if self.caseless else 0)
-            db.compile(
-                expressions=[(t.pattern + t.ahead).encode() for t in self.triggers],
-                ids=list(range(len(self.triggers))),
-                elements=len(self.triggers),
-                flags=[flags] * len(self.triggers),
-            )
+            from stackwright.curate.pii.pattern_cache import cached_database
+
+            flag = hyperscan.HS_FLAG_SOM_LEFTMOST | (hyperscan.HS_FLAG_CASELESS if self.caseless else 0)
+            expressions = [(t.pattern + t.ahead).encode() for t in self.triggers]
+            flags = [flag] * len(self.triggers)
+
+            def compile_db() -> Any:
+                db = hyperscan.Database()
+                db.compile(expressions=expressions, ids=list(range(len(expressions))),
+                           elements=len(expressions), flags=flags)
+                return db
+
+            db = cached_database(expressions, flags, compile_db)
             self._hs, self._scratch = db, hyperscan.Scratch(db)
         return self._hs, self._scratch
 
@@ -96,8 +104,8 @@ class TriggerScanner:
             return []
         found = sorted({start for start, _i, _e in hits})
         if len(data) != len(text):
-            to_char = _char_offsets(data)
-            found = [int(to_char[s]) for s in found]
+            to_char = _char_offsets(data, found)
+            found = [to_char[s] for s in found]
         return found
 
     def _hits(self, text: str) -> tuple[bytes, list[tuple[int, int, int]]]:
@@ -116,7 +124,6 @@ class TriggerScanner:
         if not hits:
             return []
         hits.sort()  # by start, then trigger order, then the longest match
-        to_char = None if len(data) == len(text) else _char_offsets(data)
         out = []
         cursor = 0
         for start, index, neg_end in hits:
@@ -125,9 +132,10 @@ class TriggerScanner:
             consume = self.triggers[index].consume
             end = start + consume if consume else -neg_end
             cursor = max(end, start + 1)
-            if to_char is not None:
-                start, end = int(to_char[start]), int(to_char[end])
             out.append((start, end, index))
+        if len(data) != len(text):
+            to_char = _char_offsets(data, [o for start, end, _ in out for o in (start, end)])
+            out = [(to_char[start], to_char[end], index) for start, end, index in out]
         return out
 
 
@@ -138,12 +146,17 @@ def _ascii_lower(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_LOWER)
 
 
-def _char_offsets(data: bytes) -> np.ndarray:
-    """Character offset of every byte offset (and of the end) of UTF-8 ``data``."""
-    raw = np.frombuffer(data, dtype=np.uint8)
-    starts = (raw & 0xC0) != 0x80
-    offsets = np.empty(len(raw) + 1, dtype=np.int64)
-    offsets[0] = 0
-    np.cumsum(starts, out=offsets[1:])
-    # offsets[i] counts the characters that start before byte i: the index of the character at byte i
-    return offsets
+_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+def _char_offsets(data: bytes, offsets: list[int]) -> dict[int, int]:
+    """The character offset of each byte offset of UTF-8 ``data`` (characters are the bytes that are not
+    continuation bytes; counted segment by segment in C, between the sorted offsets)."""
+    out: dict[int, int] = {}
+    chars = previous = 0
+    for offset in sorted(set(offsets)):
+        segment = data[previous:offset]
+        chars += len(segment.translate(None, _CONTINUATION))
+        out[offset] = chars
+        previous = offset
+    return out
