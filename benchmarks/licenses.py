@@ -20,6 +20,11 @@ crawl meets the same license texts again and again).
     .venv/bin/python benchmarks/licenses.py
     .venv/bin/python benchmarks/licenses.py --extra .venv/lib/python3.11/site-packages
     .venv/bin/python benchmarks/licenses.py --no-scancode --repeat 20
+    .venv/bin/python benchmarks/licenses.py --cases-builtin
+
+``--cases-builtin`` also scores (stackwright only) the repositories and files that
+``benchmarks/license_cases.py`` assembles from licensedcode-data texts: patent grants beside a
+permissive license, licenses naming other licenses, LGPL-3.0 with the GPL-3.0 text, markup, READMEs.
 
 ``--extra DIR`` also times (does not score) both tools on the license files found under DIR
 (``license_file_kind`` picks them: ``LICENSE*``, ``COPYING*``, ``*.dist-info/licenses/*``, ...),
@@ -294,6 +299,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--extra", type=Path, metavar="DIR",
                         help="also time (unscored) both tools on the license files under DIR")
     parser.add_argument("--extra-limit", type=int, default=300, help="at most this many --extra files")
+    parser.add_argument("--cases-builtin", action="store_true",
+                        help="also score the cases built from real texts (benchmarks/license_cases.py)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"results file [default: {DEFAULT_OUT}]")
     args = parser.parse_args(argv)
@@ -405,6 +412,11 @@ def main(argv: list[str] | None = None) -> None:
         data["scancode_warmup_call_s"] = round(sc_warmup, 3)
     if args.extra is not None:
         data["extra"] = run_extra(args, detector, sw_load, sc_load)
+    if args.cases_builtin:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import license_cases
+
+        data["cases_builtin"] = license_cases.run()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"\nresults: {args.out}")

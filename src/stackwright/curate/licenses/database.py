@@ -25,7 +25,7 @@ from stackwright.curate.licenses.normalize import EQUIVALENT_WORDS, tokenize
 from stackwright.errors import StackwrightError
 from stackwright.files import atomic_path
 
-INDEX_FORMAT = 9
+INDEX_FORMAT = 10
 # Bigrams that occur in more references than this are left out of the inverted index (they are
 # still compared when candidates are scored): "of the", "the software", ...
 MAX_POSTINGS = 1500
@@ -113,6 +113,14 @@ def _front_matter(path: Path) -> tuple[dict, str]:
                 meta = {}
             return (meta if isinstance(meta, dict) else {}), body
     return {}, raw
+
+
+def reference_text(key: str) -> str:
+    """The reference text of license ``key`` ("mit", "bsd-new") as the license database ships it."""
+    path = data_dir() / "licenses" / f"{key}.LICENSE"
+    if not path.is_file():
+        raise KeyError(f"no license {key!r} in the license database")
+    return _front_matter(path)[1].strip() + "\n"
 
 
 def _yes(value: object) -> bool:

@@ -25,6 +25,8 @@ from typing import Any
 from license_expression import Licensing
 
 from stackwright.curate.licenses import evidence as ev
+from stackwright.curate.licenses.families import attach_exceptions, drop_incorporated
+from stackwright.curate.licenses.families import parse as parse_version
 from stackwright.curate.licenses.matcher import TextMatcher, decode_license_bytes
 from stackwright.curate.licenses.model import (
     NO_LICENSE,
@@ -48,6 +50,8 @@ _DUAL = re.compile(
     r"either\s+(?:of\s+)?(?:the|license|licence)|you\s+(?:may|can)\s+choose)"
 )
 _LICENSING = Licensing()
+# ScanCode's id for a pointer to a license stated elsewhere ("see LICENSE for details").
+POINTER = "LicenseRef-scancode-unknown-license-reference"
 
 
 def is_readme(path: str) -> bool:
@@ -136,6 +140,18 @@ class LicenseDetector:
                 return other
         return found
 
+    def detect_readme_section(self, section: str) -> TextDetection:
+        """A README's license section: in a README, "see LICENSE for details" beside a named license
+        points at the license file, so the pointer ScanCode calls ``unknown-license-reference`` is
+        not a second license (in a license file it may mean other terms, and stays)."""
+        found = self.detect_text(section)
+        parts = found.spdx.split(" AND ")
+        if len(parts) > 1 and POINTER in parts and "(" not in found.spdx:
+            kept = [p for p in parts if p != POINTER]
+            return TextDetection(join_spdx(kept, "AND"), found.matches, found.reason, found.backend,
+                                 found.extra)
+        return found
+
     def detect_data(self, data: bytes) -> TextDetection:
         found = self.matcher.detect_bytes(data)
         if found.reason == NO_MATCH and self.fallback is not None:
@@ -210,7 +226,7 @@ class LicenseDetector:
         if readme:
             section = ev.readme_license_section(path, text)
             if section:
-                detection = self.detect_text(section)
+                detection = self.detect_readme_section(section)
                 if detection.found or detection.matches:
                     out.append(Evidence(path, README, detection.spdx, folder, detection.reason, detection,
                                         dual=bool(_DUAL.search(section))))
@@ -251,11 +267,16 @@ class LicenseDetector:
             if any(e.spdx == NOASSERTION for e in files):
                 used = tuple(e for e in files if e.spdx == NOASSERTION)
                 return self._decision(folder, NOASSERTION, used)
-            exprs = [e.spdx for e in files]
+            # A license that incorporates another one's text (LGPL-3.0 and the GPL-3.0 it builds on),
+            # and an exception in its own file, are one license with the text they come with.
+            exprs = drop_incorporated(list(dict.fromkeys(e.spdx for e in files)))
+            exprs = attach_exceptions(exprs, self._is_exception)
             ids = {i for e in exprs for i in license_ids(e)}
             for m in manifests:
                 if m.spdx != NOASSERTION and ids <= set(license_ids(m.spdx)) and len(ids) > 1:
                     return self._decision(folder, m.spdx, (*files, m))
+            if len(exprs) == 1:  # a manifest's "or later" of the same version is the grant
+                exprs = [_or_later(exprs[0], [m.spdx for m in manifests])]
             dual = [r for r in readmes if r.dual and ids <= set(license_ids(r.spdx))]
             if len(ids) > 1 and (dual or any(m.dual for m in manifests)):
                 return self._decision(folder, _or(exprs), (*files, *dual))
@@ -274,6 +295,11 @@ class LicenseDetector:
                 spdx = _and([inherited.spdx, spdx])
             chosen = [*inherited.evidence, *chosen]
         return self._decision(folder, spdx, tuple(chosen))
+
+    def _is_exception(self, spdx_id: str) -> bool:
+        key = self.policy.index.key_of_spdx(spdx_id)
+        info = self.policy.index.licenses.get(key) if key else None
+        return info is not None and info.is_exception
 
     def _decision(self, folder: str, spdx: str, used: tuple[Evidence, ...]) -> Decision:
         return Decision(folder, spdx, self.policy.category(spdx), used)
@@ -303,6 +329,17 @@ def _canonical_id(written: str, spdx: str) -> str:
     if written.lower() == spdx.lower():
         return spdx
     return spdx if not written.endswith("+") else written
+
+
+def _or_later(spdx: str, declared: list[str]) -> str:
+    """``spdx`` (the license files' expression), or the one declaration that states the same family
+    and version "or later" (``LGPL-3.0-only`` text, ``LGPL-3.0-or-later`` in pyproject.toml)."""
+    mine = parse_version(spdx)
+    if mine is None or mine.or_later:
+        return spdx
+    later = {d for d in declared if (v := parse_version(d)) is not None and v.or_later
+             and (v.family, v.version) == (mine.family, mine.version)}
+    return later.pop() if len(later) == 1 else spdx
 
 
 def _and(exprs: list[str]) -> str:

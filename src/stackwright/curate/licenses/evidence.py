@@ -67,7 +67,9 @@ _NON_LICENSE_WORDS = frozenset({"test", "tests", "spec", "specs", "check", "chec
                                 "util", "utils", "helper", "helpers", "plugin", "controller", "service",
                                 "generator", "validator", "parser", "key", "keys", "server", "client"})
 
-_LICENSE_CORE = r"(?:un)?licen[cs]es?|copying[0-9]?|copyrights?|(?:thirdparty)?notices?"  # COPYING3: GCC
+# COPYING3: GCC. PATENTS (React's old BSD+PATENTS, Go's "Additional IP Rights Grant") and EULA files
+# carry terms of their own: they are license files, judged by their text like any other.
+_LICENSE_CORE = r"(?:un)?licen[cs]es?|copying[0-9]?|copyrights?|(?:thirdparty)?notices?|patents?|eula"
 _LICENSE_NAME_RE = re.compile(
     r"(?:(?P<pre>[a-z0-9]+(?:[-_][a-z0-9]+)*)[-_.])?"  # MIT-LICENSE, third_party_notices, MIT.LICENSE
     rf"(?P<core>{_LICENSE_CORE})"
@@ -86,7 +88,9 @@ def license_file_kind(path: str) -> str | None:
     LICENSE / LICENCE / COPYING / UNLICENSE / COPYRIGHT files and their variants (any case, an optional
     documentation extension such as .txt/.md/.rst/.html/.adoc/.org, and words joined by ``-``, ``_`` or
     ``.``: MIT-LICENSE, LICENSE-MIT, LICENSE.APACHE, LICENSE-APACHE-2.0, COPYING.LESSER, Debian's
-    ``copyright``), and also for any file directly inside a ``LICENSES/`` folder (the REUSE layout, e.g.
+    ``copyright``), for patent grants and end-user terms (PATENTS, PATENT-GRANT, ADDITIONAL_PATENT_GRANT,
+    EULA.txt: extra conditions next to a license), and also for any file directly inside a ``LICENSES/``
+    folder (the REUSE layout, e.g.
     ``LICENSES/MIT.txt``). Returns ``None`` otherwise: code and data files (``license.py``,
     ``licenses.js``, ``license_test.go``, ``LICENSE.json``, ``copyright.c``), names where the word is part
     of another word (``LicenseManager.java``), and REUSE sidecar files such as ``logo.png.license``.

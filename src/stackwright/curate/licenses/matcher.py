@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stackwright.curate.licenses.database import NOTICE, TEXT, LicenseIndex, ids_digest, load_index
+from stackwright.curate.licenses.families import Named, absorb_references, drop_incorporated
 from stackwright.curate.licenses.model import (
     BINARY,
     EMPTY,
@@ -55,6 +56,8 @@ RESTRICTIVE_WORDS = frozenset({
     "shall", "require", "required", "requires",
 })
 
+NEGATIONS = frozenset({"not", "no", "never", "neither"})
+
 # Words of a grant or a condition: a reference that loses a run of text holding one of these in the
 # matched region was cut down, and the verdict is NOASSERTION.
 LOST_WORDS = frozenset({
@@ -62,6 +65,14 @@ LOST_WORDS = frozenset({
     "redistribution", "redistributions", "permission", "permitted", "granted", "grant", "patent",
     "royalty", "irrevocable", "perpetual", "worldwide", "commercial",
 })
+
+
+# Scoping idioms around a license ("unless otherwise noted, ...", "except where otherwise stated")
+# and lead-ins ("is provided under the terms below") that hold a term word but set no term.
+_NEUTRAL_IDIOMS = re.compile(
+    r"\b(?:(?:unless|except)(?: (?:where|as|when|if))? otherwise"
+    r" (?:noted|stated|specified|indicated|mentioned|marked|declared|licensed)|(?:is|are) provided under)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,10 @@ class TextMatcher:
         self.index = index or load_index()
         self.settings = settings or MatcherSettings()
         self._cache: OrderedDict[bytes, TextDetection] = OrderedDict()
+        # Each license's own full text ("gpl-3.0.LICENSE"), by key: text next to a match that is
+        # part of the matched license's own text is explained by it (see ``_extend``).
+        self._full_text = {r.name[: -len(".LICENSE")]: i for i, r in enumerate(self.index.refs)
+                           if r.name.endswith(".LICENSE")}
 
     # -- entry points ----------------------------------------------------------------------------
     def detect_bytes(self, data: bytes) -> TextDetection:
@@ -153,6 +168,8 @@ class TextMatcher:
             found.append(hit)
             matched[hit.start:hit.end] = True
             inserted |= self._has_terms(tokens, hit, ids, bigrams) or self._lost_terms(hit, bigrams)
+        for hit in found:
+            self._extend(hit, tokens, bigrams, matched)
         found.extend(self._phrases(ids, matched))
         if not found:
             return TextDetection(NOASSERTION, reason=NO_MATCH)
@@ -160,8 +177,34 @@ class TextMatcher:
         matches = tuple(self._match(f, lines) for f in found)
         if inserted or self._unexplained_terms(tokens, matched):
             return TextDetection(NOASSERTION, matches, reason=UNMATCHED_TEXT)
-        # Several licenses found in one text all apply.
-        return TextDetection(join_spdx([m.spdx for m in matches], "AND"), matches)
+        # Several licenses found in one text all apply, less the references a full text of the same
+        # family explains (a title or notice above the license it names).
+        named = [Named(m.spdx, self.index.refs[f.ref].kind == TEXT, self._has_version(f.ref))
+                 for f, m in zip(found, matches, strict=True)]
+        kept = drop_incorporated([spdx for spdx in absorb_references(named) if spdx is not None])
+        return TextDetection(join_spdx(kept, "AND"), matches)
+
+    def _has_version(self, ref: int) -> bool:
+        words = self.index.words
+        return any(words[i][:1].isdigit() for i in self.index.ref_tokens(ref).tolist() if i < len(words))
+
+    def _extend(self, hit: _Found, tokens: list[str], bigrams: np.ndarray, matched: np.ndarray) -> None:
+        """Mark as explained the text on either side of ``hit`` that is part of its license's own full
+        text (the GPL's last paragraph, which names the Lesser GPL, after a GPL text matched without
+        it): runs of at least three bigrams of that text, across gaps of at most two bigrams that
+        add no restrictive word. The matched region itself is unchanged."""
+        index = self.index
+        keys = [k for k in re.findall(r"[\w.+\-]+", index.refs[hit.ref].expression)
+                if k.lower() not in ("and", "or", "with") and k in self._full_text]
+        if not keys or bigrams.size == 0:
+            return
+        present = np.zeros(bigrams.size, dtype=bool)
+        for key in keys:
+            present |= _member(bigrams, index.ref_bigrams(self._full_text[key]))
+        restrictive = np.fromiter((t in RESTRICTIVE_WORDS for t in tokens), dtype=bool, count=len(tokens))
+        _grow(hit.end - 1, present, matched, restrictive)
+        # Backwards: the same walk on reversed views (token i is token n-1-i, bigram b is n-2-b).
+        _grow(matched.size - 1 - hit.start, present[::-1], matched[::-1], restrictive[::-1])
 
     def _best_similar(self, bigrams: np.ndarray, matched: np.ndarray) -> _Found | None:
         index = self.index
@@ -237,16 +280,22 @@ class TextMatcher:
         explained = np.zeros(hit.end - hit.start, dtype=bool)
         explained[:-1] |= known
         explained[1:] |= known
-        return _runs_have_terms(tokens, hit.start, explained, min_run=2, max_run=10**9,
-                                terms=RESTRICTIVE_WORDS)
+        # One inserted negation is enough to turn a grant or condition around ("shall not be included").
+        return (_runs_have_terms(tokens, hit.start, explained, min_run=2, max_run=10**9,
+                                 terms=RESTRICTIVE_WORDS)
+                or _runs_have_terms(tokens, hit.start, explained, min_run=1, max_run=10**9, terms=NEGATIONS))
 
     def _lost_terms(self, hit: _Found, bigrams: np.ndarray) -> bool:
         """Whether words of the reference's terms are missing from the matched region (a grant cut
-        down, a condition removed)."""
+        down, a condition removed). Text just outside the region counts as present: where two
+        licenses that share a header follow each other (GPL-3.0, then LGPL-3.0), the first one's region
+        may take in the second one's header."""
         index = self.index
         ref_ids = index.ref_tokens(hit.ref).astype(np.int64)
         ref_bigrams = index.bigram_ids(ref_ids)
-        present = _member(ref_bigrams, np.unique(bigrams[hit.start:hit.end - 1]))
+        margin = self.settings.max_unexplained_run
+        near = bigrams[max(0, hit.start - margin):hit.end - 1 + margin]
+        present = _member(ref_bigrams, np.unique(near))
         explained = np.zeros(ref_ids.size, dtype=bool)
         explained[:-1] |= present
         explained[1:] |= present
@@ -257,7 +306,10 @@ class TextMatcher:
         return _runs_have_terms(tokens, 0, explained, min_run=4, max_run=10**9, terms=LOST_WORDS)
 
     def _unexplained_terms(self, tokens: list[str], matched: np.ndarray) -> bool:
-        return _runs_have_terms(tokens, 0, matched, min_run=3, max_run=self.settings.max_unexplained_run)
+        explained = matched.copy()
+        if not explained.all():
+            _mark_idioms(tokens, explained)
+        return _runs_have_terms(tokens, 0, explained, min_run=3, max_run=self.settings.max_unexplained_run)
 
     def _phrases(self, ids: np.ndarray, matched: np.ndarray) -> list[_Found]:
         index = self.index
@@ -379,6 +431,38 @@ def _runs_have_terms(tokens: list[str], offset: int, explained: np.ndarray, min_
             return True
         i = j
     return False
+
+
+def _grow(frontier: int, present: np.ndarray, matched: np.ndarray, restrictive: np.ndarray) -> None:
+    """From the last explained token ``frontier``, mark the tokens that follow as explained while they
+    form runs of at least three ``present`` bigrams, each starting within two bigrams of the last one;
+    a skipped token that is restrictive, or one already matched, ends the walk."""
+    f = frontier
+    while True:
+        start = next((b for b in range(f, f + 3) if b + 3 <= present.size and present[b:b + 3].all()), None)
+        if start is None or restrictive[f + 1:start].any():
+            return
+        end = start
+        while end < present.size and present[end]:
+            end += 1
+        segment = matched[f + 1:end + 1]  # tokens f+1 .. end (the last present bigram's second token)
+        if segment.any():
+            matched[f + 1:f + 1 + int(np.argmax(segment))] = True
+            return
+        matched[f + 1:end + 1] = True
+        f = end
+
+
+def _mark_idioms(tokens: list[str], explained: np.ndarray) -> None:
+    """Mark the words of neutral scoping idioms (:data:`_NEUTRAL_IDIOMS`) as explained."""
+    text = " ".join(tokens)
+    if "otherwise" not in text and "provided under" not in text:
+        return
+    starts = np.cumsum([0] + [len(t) + 1 for t in tokens[:-1]])
+    for found in _NEUTRAL_IDIOMS.finditer(text):
+        first = int(np.searchsorted(starts, found.start(), side="right")) - 1
+        last = int(np.searchsorted(starts, found.end() - 1, side="right")) - 1
+        explained[first:last + 1] = True
 
 
 _BOM = re.compile("^\ufeff")

@@ -8,6 +8,7 @@ Normalised text is a list of word tokens; each token remembers its line for repo
 
 from __future__ import annotations
 
+import html
 import re
 
 # Equivalent words from the SPDX matching guidelines (equivalentwords.txt): the second spelling
@@ -94,12 +95,67 @@ _BULLET = re.compile(
 _MARKUP = re.compile(r"\{\{|\}\}|\[\[|\]\]|<<beginoptional>>|<<endoptional>>")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
+# Markup a license is often published in (HTML pages, Markdown, reStructuredText): the markup is not
+# part of the license, its text is. Every pattern keeps the text's newlines, so line numbers stay right.
+# HTML elements by name only: a bare "<" is part of many license texts ("<https://fsf.org/>",
+# "<one line to give the program's name...>"), so only real tags go.
+_HTML_TAGS = (
+    "a|abbr|address|article|aside|b|big|blockquote|body|br|button|caption|center|cite|code|col|colgroup|dd|"
+    "del|details|dfn|div|dl|dt|em|fieldset|figcaption|figure|font|footer|form|h[1-6]|head|header|hr|html|i|"
+    "img|input|ins|kbd|label|legend|li|link|main|mark|meta|nav|noscript|ol|option|p|pre|q|s|samp|section|"
+    "select|small|span|strike|strong|sub|summary|sup|table|tbody|td|tfoot|th|thead|time|title|tr|tt|u|ul|var|"
+    "wbr"
+)
+_HTML_HIDDEN = re.compile(r"<(script|style|svg)\b[^>]*>.*?</\1\s*>", re.S)  # code, not text
+_HTML_TAG = re.compile(rf"</?(?:{_HTML_TAGS})(?:\s[^<>]*)?/?>|<!doctype[^>]*>|<!--|-->")
+_HTML_ENTITY = re.compile(r"&(?:#\d{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});")
+# Markdown: [text](url), ![alt](url), [text][ref] -> text; "[ref]: url" definitions go.
+_MD_LINK = re.compile(
+    r"!?\[([^\]\n]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"\n]*\")?\)|!?\[([^\]\n]+)\]\[[^\]\n]*\]"
+)
+_MD_LINK_DEF = re.compile(r"^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*\S+[^\n]*$", re.M)
+# reStructuredText: `text <url>`_ -> text, :role:`text` -> text, ".. _target: url" and directive
+# markers (".. note::") go.
+_RST_LINK = re.compile(r"`([^`<\n]+?)\s*<[^`>\n]+>`_{1,2}")
+_RST_ROLE = re.compile(r":[a-z][\w.+-]*:(?=`)")
+_RST_TARGET = re.compile(r"^[ \t]*\.\.[ \t]+(?:_[^:\n]+:[^\n]*|[\w-]+::[^\n]*|\|[^|\n]+\|[^\n]*)$", re.M)
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A match replaced by its newlines only (so the lines after it keep their numbers)."""
+    return " " + "\n" * match.group(0).count("\n")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    found = html.unescape(match.group(0))
+    return " " if found in "<>" and found else found
+
+
+def strip_markup(text: str) -> str:
+    """Lower-cased ``text`` without HTML tags, scripts and entities, Markdown links and
+    reStructuredText link and directive markup (only what each format marks as markup is touched)."""
+    if "<" in text:
+        text = _HTML_HIDDEN.sub(_blank, text)
+        text = _HTML_TAG.sub(_blank, text)
+    if "&" in text:
+        text = _HTML_ENTITY.sub(_unescape, text)
+    if "](" in text or "][" in text:
+        text = _MD_LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    if "]:" in text:
+        text = _MD_LINK_DEF.sub("", text)
+    if "`" in text:
+        text = _RST_LINK.sub(r"\1", text)
+        text = _RST_ROLE.sub("", text)
+    if ".." in text:
+        text = _RST_TARGET.sub("", text)
+    return text
 
 
 def normalized_lines(text: str) -> list[tuple[int, str]]:
     """(line number, normalised line) for each line that is not a copyright notice."""
     # Lower-case first: every pattern below is written in lower case (and runs faster so).
     text = text.replace("\r\n", "\n").replace("\r", "\n").lower()
+    text = strip_markup(text)
     text = _MARKUP.sub(" ", text)
     text = _PHRASES.sub(_phrase, text)
     text = _COMMENT_PREFIX.sub("", text)

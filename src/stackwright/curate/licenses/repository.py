@@ -12,6 +12,7 @@ from stackwright.curate.licenses.detect import (
     Evidence,
     LicenseDetector,
     is_evidence_path,
+    is_readme,
 )
 from stackwright.curate.licenses.model import (
     BINARY,
@@ -111,7 +112,7 @@ def detect_file(path: Path, settings: LicenseConfig | None = None) -> FileVerdic
     if too_large:
         detection = TextDetection(NOASSERTION, reason=TOO_LARGE)
     else:
-        detection = detector.detect_data(data)
+        detection = _readme_detection(detector, path.name, data) or detector.detect_data(data)
     header = None
     if detection.reason not in {BINARY, TOO_LARGE, UNDECODABLE}:
         from stackwright.curate.licenses.matcher import decode_license_bytes
@@ -121,6 +122,20 @@ def detect_file(path: Path, settings: LicenseConfig | None = None) -> FileVerdic
     spdx = header if header and header != NOASSERTION else detection.spdx
     category = detector.policy.category(spdx) if spdx != NOASSERTION else UNKNOWN
     return FileVerdict(str(path), spdx, category, detection, header if header != NOASSERTION else None)
+
+
+def _readme_detection(detector: LicenseDetector, name: str, data: bytes) -> TextDetection | None:
+    """A README is judged by its license section ("## License", "License\n=======", ...), as in a
+    repository scan: the rest of a README (install steps, "you must ...") is not license text.
+    None for other files and for a README without a license section."""
+    if not is_readme(name):
+        return None
+    from stackwright.curate.licenses.evidence import readme_license_section
+    from stackwright.curate.licenses.matcher import decode_license_bytes
+
+    text = decode_license_bytes(data)
+    section = readme_license_section(name, text) if text else None
+    return detector.detect_readme_section(section) if section else None
 
 
 def detect_path(path: Path, settings: LicenseConfig | None = None) -> RepositoryVerdict | FileVerdict:
