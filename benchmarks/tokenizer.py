@@ -41,7 +41,8 @@ def demo_release(limit_mb: int) -> Path:
     release = out / "release" / "v0.1.0"
     if not (release / "manifest.json").is_file():
         subprocess.run([str(Path(sys.executable).with_name("stackwright")), "demo", "--out", str(out),
-                        "--limit-mb", str(limit_mb), "--no-progress"], check=True, stdout=subprocess.DEVNULL)
+                        "--limit-mb", str(limit_mb), "--dataset-only", "--no-progress"], check=True,
+                       stdout=subprocess.DEVNULL)
     return release
 
 

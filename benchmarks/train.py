@@ -46,7 +46,7 @@ def prepare(limit_mb: int) -> Path:
     """The demo release, its tokenizer and its 512-token sequences (made once)."""
     release = WORK / "demo" / "release" / "v0.1.0"
     if not (release / "manifest.json").is_file():
-        stackwright("demo", "--out", str(WORK / "demo"), "--limit-mb", str(limit_mb))
+        stackwright("demo", "--out", str(WORK / "demo"), "--limit-mb", str(limit_mb), "--dataset-only")
     tok, tokens = WORK / "tokenizer", WORK / "tokens"
     if not (tok / "tokenizer.json").is_file():
         stackwright("tokenizer", "train", str(release), "--vocab-size", str(VOCAB), "--out", str(tok))

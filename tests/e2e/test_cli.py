@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from importlib import metadata
 from pathlib import Path
 
@@ -125,7 +124,7 @@ def test_help_lists_the_commands() -> None:
 
 def test_demo(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    proc = run_cli("demo", "--out", out, "--limit-mb", "5", "--json", timeout=300)
+    proc = run_cli("demo", "--out", out, "--limit-mb", "5", "--dataset-only", "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     summary = json.loads(proc.stdout)
@@ -145,7 +144,8 @@ def test_demo(tmp_path: Path) -> None:
     assert all(repo.startswith(("pypi/", "python/")) for repo in licenses)
 
     # The demo can be run again into the same folder.
-    again = run_cli("demo", "--out", out, "--limit-mb", "5", "--json", "--workers", "2", timeout=300)
+    again = run_cli("demo", "--out", out, "--limit-mb", "5", "--dataset-only", "--json", "--workers", "2",
+                    timeout=300)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["rows"] == summary["rows"]
 
@@ -155,7 +155,7 @@ def test_demo_counts_only_the_repositories_it_reads(tmp_path: Path) -> None:
     --limit-mb: a demo that reads nothing has seen and dropped nothing (or is refused as bad usage).
     """
     out = tmp_path / "demo"
-    proc = run_cli("demo", "--out", out, "--limit-mb", "0", "--json", timeout=300)
+    proc = run_cli("demo", "--out", out, "--limit-mb", "0", "--dataset-only", "--json", timeout=300)
     if proc.returncode == 2:
         assert_one_line_error(proc, "limit")
         return
@@ -228,24 +228,3 @@ def test_module_entry_point() -> None:
     proc = subprocess.run([sys.executable, "-m", "stackwright.cli", "--version"], capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 0 and proc.stdout.startswith("stackwright ")
-
-
-@pytest.mark.slow
-def test_demo_with_a_model(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    out = tmp_path / "demo"
-    args = ("demo", "--out", out, "--limit-mb", "5", "--with-model", "--train-minutes", "0.3", "--json")
-    proc = run_cli(*args, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    model = json.loads(proc.stdout)["model"]
-    train = model["train"]
-    assert train["step"] > 0 and train["stopped"] in ("finished", "time_limit")
-    assert train["val_loss"] < math.log(2048)  # below an untrained model's loss at the demo's vocabulary
-    assert (out / "run" / "model" / "config.json").is_file()
-    example = model["fim_example"]
-    assert example is not None and example["path"] and isinstance(example["completion"], str)
-    # A rerun keeps the finished model (or continues a run its time limit stopped).
-    again = run_cli(*args, timeout=600)
-    assert again.returncode == 0, again.stderr
-    steps = json.loads(again.stdout)["model"]["train"]["step"]
-    assert steps == train["step"] if train["stopped"] == "finished" else steps >= train["step"]

@@ -26,6 +26,7 @@ from stackwright.cli import (
     crawl,
     curate,
     dedup,
+    demo,
     encoder,
     evaluate,
     finetune,
@@ -99,7 +100,7 @@ def main(
 
 
 # In lifecycle order, as `stackwright --help` lists them.
-for _stage in (crawl, build, curate, dedup, release, optout, portal, model, train, finetune, encoder,
+for _stage in (crawl, build, demo, curate, dedup, release, optout, portal, model, train, finetune, encoder,
                evaluate, serve):
     app.add_typer(_stage.app)
 

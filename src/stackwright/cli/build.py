@@ -1,4 +1,4 @@
-"""``stackwright build`` and ``stackwright demo``."""
+"""``stackwright build`` (``stackwright demo`` is in :mod:`stackwright.cli.demo`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from stackwright.cli._common import (
-    PLAIN,
     ConfigFile,
     ExecutorOption,
     JsonFlag,
@@ -24,7 +23,6 @@ from stackwright.cli._common import (
     metavar,
     out,
     print_json,
-    say,
     value_of,
 )
 
@@ -104,91 +102,3 @@ def build_cmd(
         print_json(result.summary())
     else:
         print_build_summary(result.summary(), "build finished")
-
-
-@app.command("demo")
-def demo_cmd(
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder.")] = Path(
-        "stackwright-demo"
-    ),
-    limit_mb: Annotated[int, typer.Option(help="Approximate input size to read, in MB.")] = 60,
-    with_model: Annotated[bool, typer.Option(
-        "--with-model", help="Then train a tokenizer and the tiny model on the release and show a FIM "
-        "completion (the model extra).")] = False,
-    train_minutes: Annotated[float, typer.Option(min=0.1, help="Training time with --with-model.")] = 4.0,
-    workers: Workers = None,
-    progress: ProgressFlag = True,
-    as_json: JsonFlag = False,
-) -> None:
-    """Build a dataset from the code of this Python installation: no network, no input needed.
-
-    The standard library is one repository and every installed distribution another, each with the
-    license its metadata declares. With --with-model a tokenizer and the tiny GPTBigCode model are
-    trained on the release and fill in a line of a held-out file.
-    """
-    from stackwright.demo import DEMO_RELEASE, run_demo
-
-    try:
-        result = run_demo(out_dir, limit_mb=limit_mb, workers=workers, progress=progress and not as_json,
-                          console=err, say=None if as_json else say)
-    except KeyboardInterrupt:
-        fail(INTERRUPTED, 130)
-    summary = result.summary()
-    model = None
-    if with_model:
-        model = _model_demo(out_dir, result.release, train_minutes, workers, progress and not as_json,
-                            as_json)
-        summary["model"] = model
-    if as_json:
-        print_json(summary)
-        return
-    print_build_summary(summary, "stackwright demo")
-    out.print(f"release {DEMO_RELEASE}: {result.release}  (data card: {result.datacard})", **PLAIN)
-    if model is not None:
-        from stackwright.cli.train import print_train_summary
-
-        print_train_summary(model["train"])
-        _print_fim_example(model.get("fim_example"))
-        return
-    out.print(
-        "next: python -c \"import pyarrow.dataset as ds; "
-        f"print(ds.dataset('{summary['dataset']}/data').head(3).to_pandas())\""
-    )
-
-
-def _model_demo(out_dir: Path, release: Path, minutes: float, workers: int | None, progress: bool,
-                quiet: bool) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    from stackwright.cli._common import TRAINING_MODULES, need_extra
-    from stackwright.cli.train import StepBar
-
-    need_extra(TRAINING_MODULES, "--with-model")
-    from stackwright.demo import run_model_demo
-
-    try:
-        with StepBar(progress) as bar:
-            result = run_model_demo(out_dir, release, minutes=minutes, workers=workers, on_step=bar,
-                                    say=None if quiet else say)
-    except KeyboardInterrupt:
-        fail("interrupted; rerun the demo to resume", 130)
-    example = result.example
-    return {"tokenizer": str(result.tokenizer), "tokens": str(result.tokens), "train": result.train.summary(),
-            "fim_example": None if example is None else {**asdict(example), "exact_match": example.exact}}
-
-
-def _print_fim_example(example: dict[str, Any] | None) -> None:
-    if example is None:
-        out.print("no held-out Python file had a line to fill in", **PLAIN)
-        return
-    before = example["prefix"].splitlines()[-4:-1]
-    after = example["suffix"].lstrip("\n").splitlines()[:2]
-    out.print(f"fill-in-the-middle on a held-out file, {example['repo']}/{example['path']}:", **PLAIN)
-    for line in before:
-        out.print(f"    {line}", **PLAIN)
-    indent = example["prefix"][len(example["prefix"].rstrip(" \t")):]
-    out.print(f"  > {indent}{example['completion']}", **PLAIN)
-    for line in after:
-        out.print(f"    {line}", **PLAIN)
-    verdict = "exact match" if example["exact_match"] else f"the file has: {example['expected'].strip()}"
-    out.print(f"  ({verdict})", **PLAIN)
