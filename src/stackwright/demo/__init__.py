@@ -13,10 +13,10 @@ Nothing here imports torch or transformers at import time: the model stages impo
 
 from __future__ import annotations
 
-from stackwright.demo.dataset import DEMO_RELEASE, DemoResult, run_demo
+from stackwright.demo.dataset import DEMO_RELEASE, DemoResult
 from stackwright.demo.lifecycle import SKIPPABLE, STAGES, DemoOptions, LifecycleResult, run_lifecycle
 from stackwright.demo.stages import DemoError, StageReport
-from stackwright.evaluate.infill import masked_line
+from stackwright.evaluate.infill import masked_line  # the line the demo serves and infilling masks
 
 __all__ = ["DEMO_RELEASE", "SKIPPABLE", "STAGES", "DemoError", "DemoOptions", "DemoResult", "LifecycleResult",
-           "StageReport", "masked_line", "run_demo", "run_lifecycle"]
+           "StageReport", "masked_line", "run_lifecycle"]

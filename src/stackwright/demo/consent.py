@@ -14,7 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from stackwright.demo.stages import DemoError, Markers, Say, StageReport, digest, file_sha256, resumable
+from stackwright.demo.stages import DemoError, Markers, Say, StageReport, digest, resumable
+from stackwright.files import sha256_file
 from stackwright.release.manifest import read_release_manifest
 
 OPTOUT_RELEASE = "v0.2.0"
@@ -67,7 +68,7 @@ def run_optout(out_dir: Path, first: Path, markers: Markers, say: Say, *,
     out_dir = Path(out_dir)
     second = out_dir / "release" / OPTOUT_RELEASE
     database = out_dir / REGISTRY_FOLDER / REGISTRY_FILE
-    key = digest("optout", file_sha256(Path(first) / "manifest.json"), wanted)
+    key = digest("optout", sha256_file(Path(first) / "manifest.json"), wanted)
 
     def run() -> dict[str, Any]:
         from stackwright.registry import Registry

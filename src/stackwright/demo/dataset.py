@@ -90,11 +90,3 @@ def release_demo_dataset(out_dir: Path, markers: Markers, say: Say) -> tuple[Pat
 def _dataset_manifest(dataset: Path) -> dict[str, Any]:
     return json.loads((Path(dataset) / "manifest.json").read_text(encoding="utf-8"))
 
-
-def run_demo(out_dir: Path, *, limit_mb: int = 60, workers: int | None = None, progress: bool = True,
-             console: Console | None = None, say: Say | None = None) -> DemoResult:
-    """The dataset stages alone: build and release v0.1.0 (what the demo was before its model stages)."""
-    result, _ = build_demo_dataset(out_dir, limit_mb=limit_mb, workers=workers, progress=progress,
-                                   console=console, say=say)
-    release, _ = release_demo_dataset(Path(out_dir), Markers(out_dir), say or (lambda _m: None))
-    return DemoResult(result, release)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stackwright.demo.stages import Markers, Say, StageReport, digest, file_sha256, resumable
+from stackwright.demo.stages import Markers, Say, StageReport, digest, resumable
+from stackwright.files import sha256_file
 
 DEMO_VOCAB = 2048
 DEMO_SEQ_LEN = 512
@@ -43,7 +44,7 @@ def run_model_stages(out_dir: Path, release: Path, markers: Markers, say: Say, *
     """Tokenizer, tokens and a ``tiny`` model trained for ``minutes`` on ``release``."""
     out_dir = Path(out_dir)
     tok, tokens, run = out_dir / "tokenizer", out_dir / "tokens", out_dir / "run"
-    release_sha = file_sha256(Path(release) / "manifest.json")
+    release_sha = sha256_file(Path(release) / "manifest.json")
     reports = []
 
     from stackwright.model.packing import MANIFEST
@@ -61,7 +62,7 @@ def run_model_stages(out_dir: Path, release: Path, markers: Markers, say: Say, *
     report, _ = resumable(markers, "tokenizer", digest("tokenizer", release_sha, DEMO_VOCAB),
                           [tok / TOKENIZER_FILE], make_tokenizer, say)
     reports.append(report)
-    tokenizer_sha = file_sha256(tok / TOKENIZER_FILE)
+    tokenizer_sha = sha256_file(tok / TOKENIZER_FILE)
 
     def make_tokens() -> dict[str, Any]:
         from stackwright.model.fim import FimConfig
@@ -81,7 +82,7 @@ def run_model_stages(out_dir: Path, release: Path, markers: Markers, say: Say, *
                                                     DEMO_VALIDATION),
                           [tokens / MANIFEST], make_tokens, say)
     reports.append(report)
-    train_key = digest("train", file_sha256(tokens / MANIFEST), minutes, PRESET)
+    train_key = digest("train", sha256_file(tokens / MANIFEST), minutes, PRESET)
 
     def make_model() -> dict[str, Any]:
         from stackwright.model.train import TrainConfig, train
@@ -104,7 +105,7 @@ def run_model_stages(out_dir: Path, release: Path, markers: Markers, say: Say, *
     report, result = resumable(markers, "train", train_key, [model_dir / "config.json",
                                                             model_dir / "model.safetensors"], make_model, say)
     reports.append(report)
-    weights = file_sha256(model_dir / "model.safetensors")
+    weights = sha256_file(model_dir / "model.safetensors")
     return TrainedModel(tok, tokens, run, model_dir, weights, result["train"]), reports
 
 

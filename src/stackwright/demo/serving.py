@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stackwright.demo.model import DEMO_VALIDATION, TrainedModel
-from stackwright.demo.stages import DemoError, Markers, Say, StageReport, digest, file_sha256, resumable
-from stackwright.files import write_atomic
+from stackwright.demo.model import TrainedModel
+from stackwright.demo.stages import DemoError, Markers, Say, StageReport, digest, resumable
+from stackwright.files import sha256_file, write_atomic
 
 HOST = "127.0.0.1"  # never another interface
 MODEL_NAME = "demo-tiny"
@@ -27,16 +27,20 @@ PREFIX_CHARS, SUFFIX_CHARS = 1500, 600  # what an editor sends around the cursor
 START_TIMEOUT, REQUEST_TIMEOUT = 60.0, 120.0
 
 
-def held_out_example(release: Path, seed: int = 0) -> dict[str, str] | None:
-    """A line masked in a held-out Python file of ``release`` (the repositories tokenize held out of
-    training; :func:`stackwright.evaluate.infill.masked_line`): repo, path, prefix, expected, suffix."""
+def held_out_example(model: Path, release: Path, seed: int = 0) -> dict[str, str] | None:
+    """A line masked in a Python file of ``release`` that ``model`` never trained on (the held-out
+    split its run records, as the infill evaluation reads it;
+    :func:`stackwright.evaluate.infill.masked_line`): repo, path, prefix, expected, suffix."""
     import numpy as np
 
-    from stackwright.evaluate.infill import masked_line
-    from stackwright.model.corpus import ReleaseCorpus, iter_texts, repositories, validation_repositories
+    from stackwright.evaluate.infill import held_out_repositories, masked_line, model_held_out, model_run
+    from stackwright.model.corpus import ReleaseCorpus, iter_texts
 
+    split = model_held_out(model_run(model))
+    if split is None:
+        raise DemoError(f"{model} records no training run, so its held-out files cannot be told")
     corpus = ReleaseCorpus.open(release)
-    held = validation_repositories(repositories(corpus), DEMO_VALIDATION, 0)
+    held = held_out_repositories(corpus, split)
     rng = np.random.default_rng(seed)
     for rows in iter_texts(corpus):
         for row in rows:
@@ -121,10 +125,10 @@ def run_serving(trained: TrainedModel, release: Path, out_dir: Path, markers: Ma
                 max_tokens: int = MAX_TOKENS) -> StageReport:
     """The served completion of a line masked in a held-out file, saved in ``OUT/serve/completion.json``."""
     target = Path(out_dir) / "serve" / "completion.json"
-    key = digest("serve", trained.weights_sha256, file_sha256(Path(release) / "manifest.json"), max_tokens)
+    key = digest("serve", trained.weights_sha256, sha256_file(Path(release) / "manifest.json"), max_tokens)
 
     def run() -> dict[str, Any]:
-        example = held_out_example(release)
+        example = held_out_example(trained.model, release)
         if example is None:
             raise DemoError(f"no held-out Python file of {release} has a line to fill in; --skip serve")
         body = {"model": MODEL_NAME, "prompt": example["prefix"], "suffix": example["suffix"],
